@@ -1,0 +1,226 @@
+"""The ``.ssr`` compressed file: a quantized Siamese SIREN plus what is needed to play it back.
+
+Layout (little endian; documented in the README, version 1)::
+
+    offset  size        field
+    0       4           magic b"SSRN"
+    4       1           format version (1)
+    5       1           flags: bit 0 = per-channel weight scales; other bits must be 0
+    6       1           weight bits (2..8)
+    7       1           positional-encoding frequencies L (0 = no encoding)
+    8       4           positional-encoding scale (float32)
+    12      4           omega of the first layer (float32)
+    16      4           omega of the other sine layers (float32)
+    20      1           number of shared (trunk) layers H
+    21      1           number of layers per head S
+    22      2*(H+S)     layer widths, trunk then head (uint16)
+    22+2(H+S) 4         sample rate in Hz (uint32)
+    +4      4           number of samples (uint32)
+    +8      4           peak amplitude of the original clip (float32)
+    payload             for every linear layer (trunk, head a, head b; one shared final layer when S = 0):
+                          scales  float32 x (1, or out_features when per-channel)
+                          bias    float32 x out_features
+                          weights out*in signed integers of `bits` bits, offset by 2^(bits-1) and packed
+                                  most significant bit first, padded to a whole byte
+    last 4                CRC-32 of every byte before it
+
+So ``size = 38 + 2(H+S) + sum over layers (4 n_scales + 4 out + ceil(out * in * bits / 8))``.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .models import SiameseSiren, Variant
+from .quantize import SUPPORTED_BITS, QuantizedLinear, load_quantized, quantize_model
+
+MAGIC = b"SSRN"
+VERSION = 1
+FLAG_PER_CHANNEL = 1
+_FIXED = struct.Struct("<4sBBBBfffBB")
+_TAIL = struct.Struct("<IIf")
+HEADER_FIXED_BYTES = _FIXED.size + _TAIL.size  # 34
+CRC_BYTES = 4
+
+# Sane bounds: a hostile header must not make the decoder allocate or compute without limit.
+MAX_LAYERS = 16
+MAX_WIDTH = 4096
+MAX_PE_FREQUENCIES = 32
+MAX_SAMPLE_RATE = 768_000
+MAX_SECONDS = 3600
+
+
+class BitstreamError(ValueError):
+    """The file is not a valid ``.ssr`` file; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class CompressedClip:
+    """Everything an ``.ssr`` file holds."""
+
+    variant: Variant
+    sample_rate: int
+    num_samples: int
+    peak: float
+    bits: int
+    per_channel: bool
+    layers: list[QuantizedLinear]
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    @classmethod
+    def from_model(
+        cls, model: SiameseSiren, sample_rate: int, num_samples: int, peak: float, bits: int = 8,
+        per_channel: bool = False,
+    ) -> CompressedClip:
+        """Quantize a trained model into the contents of a compressed file."""
+        layers = quantize_model(model, bits, per_channel)
+        return cls(model.variant, sample_rate, num_samples, float(peak), bits, per_channel, layers)
+
+    def model(self) -> SiameseSiren:
+        """The network with dequantized weights, in eval mode on the CPU."""
+        return load_quantized(SiameseSiren(self.variant), self.layers)
+
+
+def layer_shapes(variant: Variant) -> list[tuple[int, int]]:
+    """(out, in) of every linear layer in file order."""
+    shapes = []
+    width = variant.in_features
+    for out in variant.hidden:
+        shapes.append((out, width))
+        width = out
+    if not variant.siam:
+        return shapes + [(1, width)]
+    for _ in range(2):
+        head_in = width
+        for out in variant.siam:
+            shapes.append((out, head_in))
+            head_in = out
+        shapes.append((1, head_in))
+    return shapes
+
+
+def file_size(variant: Variant, bits: int = 8, per_channel: bool = False) -> int:
+    """The exact size in bytes of an ``.ssr`` file for this variant and quantization."""
+    header = HEADER_FIXED_BYTES + 2 * (len(variant.hidden) + len(variant.siam))
+    payload = sum(
+        4 * (out if per_channel else 1) + 4 * out + -(-out * inp * bits // 8) for out, inp in layer_shapes(variant)
+    )
+    return header + payload + CRC_BYTES
+
+
+def kbps(size_bytes: int, seconds: float) -> float:
+    return 8.0 * size_bytes / seconds / 1000.0
+
+
+def _pack(values: np.ndarray, bits: int) -> bytes:
+    if bits == 8:
+        return values.astype(np.int8).tobytes()
+    offset = values.astype(np.int16).ravel() + 2 ** (bits - 1)  # 0 .. 2^bits - 1
+    bit_matrix = np.unpackbits(offset.astype(np.uint8)[:, None], axis=1)[:, 8 - bits :]
+    return np.packbits(bit_matrix.ravel()).tobytes()
+
+
+def _unpack(data: bytes, count: int, bits: int) -> np.ndarray:
+    if bits == 8:
+        return np.frombuffer(data, dtype=np.int8, count=count).copy()
+    bit_matrix = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].reshape(count, bits)
+    full = np.zeros((count, 8), dtype=np.uint8)
+    full[:, 8 - bits :] = bit_matrix
+    return (np.packbits(full, axis=1).ravel().astype(np.int16) - 2 ** (bits - 1)).astype(np.int8)
+
+
+def to_bytes(clip: CompressedClip) -> bytes:
+    v = clip.variant
+    widths = v.hidden + v.siam
+    flags = FLAG_PER_CHANNEL if clip.per_channel else 0
+    parts = [
+        _FIXED.pack(
+            MAGIC, VERSION, flags, clip.bits, v.pe_frequencies, v.pe_scale, v.omega_first, v.omega_hidden,
+            len(v.hidden), len(v.siam),
+        ),
+        struct.pack(f"<{len(widths)}H", *widths),
+        _TAIL.pack(clip.sample_rate, clip.num_samples, clip.peak),
+    ]
+    for (out, _), layer in zip(layer_shapes(v), clip.layers, strict=True):
+        parts += [
+            layer.scales.astype("<f4").tobytes(),
+            layer.bias.astype("<f4").reshape(out).tobytes(),
+            _pack(layer.weights, clip.bits),
+        ]
+    body = b"".join(parts)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _check(condition: bool, source: str, problem: str) -> None:
+    if not condition:
+        raise BitstreamError(f"{source}: {problem}")
+
+
+def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
+    """Parse and verify an ``.ssr`` file; raises :class:`BitstreamError` naming ``source`` on any defect."""
+    hint = "the file is damaged or incomplete; encode the audio again"
+    _check(len(data) >= HEADER_FIXED_BYTES + CRC_BYTES, source, f"only {len(data)} bytes, too short; {hint}")
+    magic, version, flags, bits, pe, pe_scale, omega_first, omega_hidden, n_hidden, n_siam = _FIXED.unpack_from(data)
+    _check(magic == MAGIC, source, f"not a siamese-siren file (magic {magic!r}, expected {MAGIC!r})")
+    _check(version == VERSION, source, f"format version {version} is not supported (this program reads {VERSION})")
+    stored_crc = struct.unpack_from("<I", data, len(data) - CRC_BYTES)[0]
+    _check(zlib.crc32(data[:-CRC_BYTES]) == stored_crc, source, f"checksum mismatch; {hint}")
+    _check(flags & ~FLAG_PER_CHANNEL == 0, source, f"unknown flags {flags:#04x}")
+    _check(bits in SUPPORTED_BITS, source, f"weight bits {bits} outside 2..8")
+    _check(pe <= MAX_PE_FREQUENCIES, source, f"{pe} positional-encoding frequencies (at most {MAX_PE_FREQUENCIES})")
+    _check(0 < n_hidden + n_siam and n_hidden + n_siam <= MAX_LAYERS, source, "layer count out of range")
+    _check(all(np.isfinite([pe_scale, omega_first, omega_hidden])), source, "non-finite model constants")
+    widths_at = _FIXED.size
+    tail_at = widths_at + 2 * (n_hidden + n_siam)
+    _check(len(data) >= tail_at + _TAIL.size + CRC_BYTES, source, f"header cut short; {hint}")
+    widths = struct.unpack_from(f"<{n_hidden + n_siam}H", data, widths_at)
+    _check(all(0 < w <= MAX_WIDTH for w in widths), source, f"layer widths {widths} outside 1..{MAX_WIDTH}")
+    sample_rate, num_samples, peak = _TAIL.unpack_from(data, tail_at)
+    _check(0 < sample_rate <= MAX_SAMPLE_RATE, source, f"sample rate {sample_rate} Hz out of range")
+    _check(0 < num_samples <= MAX_SECONDS * sample_rate, source, f"{num_samples} samples is out of range")
+    _check(np.isfinite(peak) and peak > 0, source, f"peak amplitude {peak} is not a positive number")
+    variant = Variant(widths[:n_hidden], widths[n_hidden:], pe, omega_first, omega_hidden, pe_scale)
+    per_channel = bool(flags & FLAG_PER_CHANNEL)
+    expected = file_size(variant, bits, per_channel)
+    _check(len(data) == expected, source, f"{len(data)} bytes where the header implies {expected}; {hint}")
+
+    layers = []
+    pos = tail_at + _TAIL.size
+    for out, inp in layer_shapes(variant):
+        n_scales = out if per_channel else 1
+        scales = np.frombuffer(data, "<f4", n_scales, pos).astype(np.float32)
+        bias = np.frombuffer(data, "<f4", out, pos + 4 * n_scales).astype(np.float32)
+        pos += 4 * n_scales + 4 * out
+        n_weight_bytes = -(-out * inp * bits // 8)
+        weights = _unpack(data[pos : pos + n_weight_bytes], out * inp, bits).reshape(out, inp)
+        pos += n_weight_bytes
+        _check(bool(np.isfinite(scales).all() and np.isfinite(bias).all()), source, "non-finite weights")
+        layers.append(QuantizedLinear(weights=weights, scales=scales, bias=bias))
+    return CompressedClip(variant, sample_rate, num_samples, float(peak), bits, per_channel, layers)
+
+
+def write(path: str | Path, clip: CompressedClip) -> int:
+    """Write atomically (temporary file, then rename) so a killed job never leaves a truncated file; returns bytes."""
+    path = Path(path)
+    data = to_bytes(clip)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return len(data)
+
+
+def read(path: str | Path) -> CompressedClip:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise BitstreamError(f"{path}: cannot read ({err.strerror})") from err
+    return from_bytes(data, source=str(path))

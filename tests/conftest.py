@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SPEECH = DATA / "speech_librivox_0880.flac"
+MUSIC = DATA / "music_sonicpi_guit_em9.flac"
+
+
+@pytest.fixture(scope="session")
+def speech_path() -> Path:
+    return SPEECH
+
+
+@pytest.fixture(scope="session")
+def music_path() -> Path:
+    return MUSIC
+
+
+@pytest.fixture(scope="session")
+def speech_half_second() -> np.ndarray:
+    """0.5 s of real speech at 22050 Hz, peak-normalised: small enough to train on in seconds."""
+    from siamese_siren.audio import load_clip
+
+    return load_clip(SPEECH, offset=0.5, duration=0.5).samples
+
+
+@pytest.fixture(scope="session")
+def trained_small(speech_half_second):
+    """A small Siamese SIREN fitted briefly to real speech, as a model in eval mode."""
+    from siamese_siren.models import VARIANTS
+    from siamese_siren.train import TrainConfig, load_model, train
+
+    variant = VARIANTS["siamese-2x64+1x32"]
+    result = train(variant, speech_half_second, TrainConfig(steps=150, progress=False, device="cpu"))
+    return load_model(variant, result.state)
