@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"
 SPEECH = DATA / "speech_librivox_0880.flac"
 MUSIC = DATA / "music_sonicpi_guit_em9.flac"
 

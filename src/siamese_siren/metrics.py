@@ -288,6 +288,7 @@ def _load_cdpam(device: str) -> Any:
     WORKAROUNDS for cdpam 0.0.6, all in this one place:
 
     * It imports ``resampy`` without declaring it as a dependency: the project declares it; a clear error here.
+      It also imports the deprecated ``numpy.matlib``: that warning is silenced.
     * Its default device is 'cuda:0' (fails on CPU-only machines): we always pass ``dev`` explicitly.
     * Its checkpoint is a legacy pickle that torch >= 2.6 refuses under the new default ``weights_only=True``:
       ``torch.load`` is wrapped with ``weights_only=False`` for this one load only (the file ships in the wheel).
@@ -299,7 +300,9 @@ def _load_cdpam(device: str) -> Any:
     import torch
 
     try:
-        import cdpam
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PendingDeprecationWarning)  # its `import numpy.matlib`
+            import cdpam
     except ModuleNotFoundError as err:
         raise ImportError(f"cdpam cannot be imported ({err}); cdpam 0.0.6 also needs `pip install resampy`") from err
     original_load = torch.load
