@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import platform
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -134,3 +138,56 @@ def load_model(variant: Variant, state: dict[str, torch.Tensor]) -> SiameseSiren
     model = SiameseSiren(variant)
     model.load_state_dict(state)
     return model.eval()
+
+
+def save_result(result: TrainResult, directory: str | Path, clip_id: str, variant: Variant) -> None:
+    """Write one clip's training artifacts: ``{clip}.pt`` (best float weights of both heads),
+    ``{clip}.snapshots.pt``, ``{clip}.loss.csv`` and ``{clip}.json`` (device, versions, wall time).
+
+    Each file is written to a temporary name and renamed, so a killed job never leaves a truncated artifact.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def atomic(name: str, write) -> None:
+        tmp = directory / f".{name}.tmp"
+        write(tmp)
+        tmp.replace(directory / name)
+
+    atomic(f"{clip_id}.pt", lambda p: torch.save(result.state, p))
+    atomic(f"{clip_id}.snapshots.pt", lambda p: torch.save(result.snapshots, p))
+
+    def write_losses(p: Path) -> None:
+        with open(p, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["step", "loss"])
+            writer.writerows((i, f"{loss:.8g}") for i, loss in enumerate(result.losses.tolist()))
+
+    atomic(f"{clip_id}.loss.csv", write_losses)
+    meta = {
+        "clip": clip_id,
+        "variant": variant.to_dict(),
+        "steps": len(result.losses),
+        "best_step": result.best_step,
+        "best_loss": result.best_loss,
+        "wall_seconds": result.wall_seconds,
+        "device": result.device,
+        "device_name": torch.cuda.get_device_name() if result.device.startswith("cuda") else platform.processor(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    atomic(f"{clip_id}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+
+
+def load_state(path: str | Path) -> dict:
+    """Load saved weights (or snapshots) safely: tensors only, never arbitrary pickled code."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def train_and_save(
+    variant: Variant, signals: dict[str, np.ndarray], config: TrainConfig, directory: str | Path, label: str = ""
+) -> None:
+    """Train one network per named signal and save each as soon as it is done (see :func:`save_result`)."""
+    for clip_id, signal in signals.items():
+        result = train(variant, signal, config, label=f"{label}{clip_id}")
+        save_result(result, directory, clip_id, variant)

@@ -1,0 +1,29 @@
+# siamese-siren: audio clips -> one small network per clip -> int8 .ssr files -> decoded, denoised audio
+# -> ViSQOL/CDPAM/PESQ/STOI -> the paper's tables and figures.
+#
+#   snakemake --cores 8 --resources gpu=1          everything in config.yaml
+#   snakemake --profile profiles/demo              the CPU demo on the shipped recordings
+#   snakemake results/figures/fig4.png --cores 4   one figure and only what it needs
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/quantize.smk"
+include: "workflow/rules/reconstruct.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

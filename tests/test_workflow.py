@@ -1,0 +1,115 @@
+"""The real Snakemake on the smallest config (tests/workflow/config.yaml), end to end, with real metrics."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from siamese_siren import bitstream
+from siamese_siren.models import Variant, parameter_count
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
+
+
+def snakemake(results: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", str(TEST_CONFIG),
+           "--config", f"results={results}", *config]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
+    return done
+
+
+def planned(results: Path, *targets: str, config: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    out = snakemake(results, *targets, "--dry-run", config=config)
+    jobs, rule = [], None
+    for line in (out.stdout + out.stderr).splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line):
+            rule = m.group(1)
+            jobs.append((rule, {}))
+        elif (m := re.match(r"^\s+wildcards: (.*)$", line)) and rule:
+            jobs[-1] = (rule, dict(kv.split("=", 1) for kv in m.group(1).split(", ")))
+    return jobs
+
+
+def test_one_figure_builds_only_its_inputs(tmp_path):
+    jobs = planned(tmp_path, str(tmp_path / "figures" / "fig4.png"))
+    rules = [rule for rule, _ in jobs]
+    assert rules.count("score_figure") == 1 and "table" not in rules and "spectrogram_figure" not in rules
+    assert {w["variant"] for rule, w in jobs if rule == "train"} == {"t-siamese-siren"}
+    jobs = planned(tmp_path, str(tmp_path / "figures" / "fig5.png"))
+    assert sorted(rule for rule, _ in jobs) == ["fig5", "prepare_clip"]
+
+
+def test_config_errors_name_the_key(tmp_path):
+    out = snakemake(tmp_path, "--dry-run", config=("training={'steps': 'many'}",), check=False)
+    assert out.returncode != 0 and "steps" in out.stdout + out.stderr
+    out = snakemake(tmp_path, "--dry-run", config=("figures={'fig4': {'variant': 'no-such-variant'}}",), check=False)
+    assert out.returncode != 0 and "no variant named 'no-such-variant'" in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    snakemake(results)
+    return results
+
+
+def test_every_table_and_figure_exists(finished_run):
+    for table in ("table1", "table2", "table3"):
+        for ext in ("csv", "md", "tex"):
+            assert (finished_run / "tables" / f"{table}.{ext}").stat().st_size > 0
+    for name in ("fig3", "fig4", "fig5", "fig6", "training_curves"):
+        assert (finished_run / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tables_agree_with_the_per_clip_records(finished_run):
+    records = pd.read_csv(finished_run / "scores.csv")
+    table = pd.read_csv(finished_run / "tables" / "table1.csv")
+    assert len(table) == 3 * 2  # variants x datasets
+    for _, row in table.iterrows():
+        denoise = "siamese" if row["variant"] == "t-siamese-siren" else "none"
+        mine = records[(records["dataset"] == row["dataset"]) & (records["variant"] == row["variant"])
+                       & (records["precision"] == "int8-paper") & (records["denoise"] == denoise)]
+        assert len(mine) == row["visqol_n"] == 1
+        assert row["visqol_mean"] == pytest.approx(mine["visqol"].mean())
+        assert row["snr_db_mean"] == pytest.approx(mine["snr_db"].mean())
+        if row["dataset"] == "speech":
+            assert row["pesq_mean"] == pytest.approx(mine["pesq"].mean())
+        models = finished_run / "models" / row["dataset"] / row["variant"] / "b0000"
+        meta = json.loads(next(models.glob("*.json")).read_text())
+        assert row["params"] == parameter_count(Variant.from_dict(meta["variant"]))
+        ssr = next((finished_run / "compressed" / row["dataset"] / row["variant"] / "int8" / "b0000").glob("*.ssr"))
+        assert row["file bytes"] == ssr.stat().st_size == bitstream.file_size(Variant.from_dict(meta["variant"]))
+    assert "± " in (finished_run / "tables" / "table1.md").read_text() or "N=1" in (
+        finished_run / "tables" / "table1.md").read_text()
+    assert r"\begin{tabular}" in (finished_run / "tables" / "table1.tex").read_text()
+
+
+def test_training_artifacts(finished_run):
+    models = finished_run / "models" / "speech" / "t-siamese-siren" / "b0000"
+    meta = json.loads(next(models.glob("*.json")).read_text())
+    assert meta["steps"] == 30 and meta["device"] == "cpu" and meta["torch"] and meta["wall_seconds"] > 0
+    losses = pd.read_csv(next(models.glob("*.loss.csv")))
+    assert list(losses["step"]) == list(range(30))
+    scores = pd.read_csv(finished_run / "scores" / "speech" / "t-siamese-siren" / "b0000.csv")
+    assert set(scores["step"].dropna().astype(int)) == {10, 20}
+    assert set(scores["denoise"]) == {"none", "stationary", "nonstationary", "siamese"}
+
+
+def test_second_run_does_nothing(finished_run):
+    assert planned(finished_run) == []
+
+
+def test_changing_one_variants_steps_retrains_only_that_variant(finished_run):
+    change = ("variants={'t-pe-siren': {'hidden': [16, 16], 'omega_first': 30, 'omega_hidden': 30, 'steps': 31}}",)
+    jobs = planned(finished_run, config=change)
+    trained = {(w["dataset"], w["variant"]) for rule, w in jobs if rule == "train"}
+    assert trained == {("speech", "t-pe-siren"), ("music", "t-pe-siren")}
+    assert {w.get("variant") for rule, w in jobs if rule in ("quantize", "reconstruct", "score")} == {"t-pe-siren"}

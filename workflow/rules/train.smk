@@ -1,0 +1,26 @@
+rule train:
+    """Fit one network per clip for a batch of clips (training.clips_per_job) in one job."""
+    input:
+        batch_clip_wavs,
+    output:
+        directory(f"{R}/models/{{dataset}}/{{variant}}/{{batch}}"),
+    params:
+        clips=lambda wc: BATCHES[wc.dataset][wc.batch],
+        variant=lambda wc: variant(wc.variant).to_dict(),
+        steps=lambda wc: steps(wc.variant),
+        seed=lambda wc: seed(wc.variant),
+        snapshot_steps=lambda wc: snapshot_steps(wc.variant),
+        lr=config["training"]["lr"],
+        weight_decay=config["training"]["weight_decay"],
+        device=config["training"]["device"],
+    threads: config["training"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        f"{R}/logs/train/{{dataset}}/{{variant}}/{{batch}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{dataset}}/{{variant}}/{{batch}}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,19 @@
+import sys
+
+import pandas as pd
+
+from siamese_siren.figures import denoise_ablation, training_curves
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+spec = sm.params.spec
+records = pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True)
+if sm.wildcards.name == "fig4":
+    chosen = records[(records["precision"] == spec["precision"]) & (records["variant"] == spec["variant"])]
+    denoise_ablation(chosen, spec["metric"], sm.output[0])
+else:
+    float_runs = records[records["precision"].str.fullmatch(r"float(-step\d+)?") & (records["denoise"] == "none")]
+    # The final float state counts as the last step of its variant's run.
+    final_steps = float_runs["variant"].map(sm.params.steps)
+    float_runs = float_runs.assign(step=float_runs["step"].fillna(final_steps).astype(int))
+    training_curves(float_runs, spec["metric"], sm.output[0])

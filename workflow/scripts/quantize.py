@@ -1,0 +1,28 @@
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from siamese_siren import bitstream
+from siamese_siren.models import Variant
+from siamese_siren.train import load_model, load_state
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+p = sm.params
+models, out = Path(sm.input[0]), Path(sm.output[0])
+out.mkdir(parents=True, exist_ok=True)
+rows = []
+for clip in p.clips:
+    variant = Variant.from_dict(json.loads((models / f"{clip}.json").read_text())["variant"])
+    meta = json.loads((Path(p.clip_dir) / f"{clip}.json").read_text())
+    model = load_model(variant, load_state(models / f"{clip}.pt"))
+    compressed = bitstream.CompressedClip.from_model(
+        model, meta["sample_rate"], meta["samples"], meta["peak"], p.bits, p.per_channel
+    )
+    size = bitstream.write(out / f"{clip}.ssr", compressed)
+    seconds = meta["samples"] / meta["sample_rate"]
+    rows.append({"clip": clip, "bytes": size, "seconds": seconds, "kbps": bitstream.kbps(size, seconds),
+                 "bits": p.bits, "per_channel": p.per_channel})
+pd.DataFrame(rows).to_csv(out / "sizes.csv", index=False)

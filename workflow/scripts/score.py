@@ -1,0 +1,31 @@
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+
+from siamese_siren.metrics import score_pairs
+
+
+def main(sm) -> None:
+    p = sm.params
+    reconstructions = Path(sm.input.reconstructions)
+    pairs, keys = [], []
+    for clip, clip_wav in zip(p.clips, sm.input.clips, strict=True):
+        reference = sf.read(clip_wav, dtype="float32")  # one array per clip: its resampling and CDPAM work is shared
+        for combo in p.combos:
+            precision, mode = combo.split(":")
+            pairs.append((reference, sf.read(reconstructions / f"{clip}__{precision}__{mode}.wav", dtype="float32")))
+            snapshot = re.fullmatch(r"float-step(\d+)", precision)
+            keys.append({"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant, "clip": clip,
+                         "precision": precision, "denoise": mode,
+                         "step": int(snapshot.group(1)) if snapshot else None})
+    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers)
+    pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]).to_csv(sm.output[0], index=False)
+
+
+# The metric pool's worker processes re-import this file: only the parent may run the job.
+if __name__ == "__main__":
+    sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (injected by Snakemake)
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,17 @@
+import sys
+
+import soundfile as sf
+import torch
+
+from siamese_siren.models import Variant
+from siamese_siren.train import TrainConfig, train_and_save
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+torch.set_num_threads(sm.threads)
+p = sm.params
+variant = Variant.from_dict(p.variant)
+config = TrainConfig(steps=p.steps, lr=p.lr, weight_decay=p.weight_decay, seed=p.seed,
+                     snapshot_steps=tuple(p.snapshot_steps), device=p.device)
+signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(p.clips, sm.input, strict=True)}
+train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/")
