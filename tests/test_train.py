@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 
 from siamese_siren.models import VARIANTS, Variant, time_grid
-from siamese_siren.train import TrainConfig, TrainingDiverged, load_model, train
+from siamese_siren.train import TrainConfig, TrainingDiverged, load_model, train, train_batch
 
 SMALL = VARIANTS["siamese-2x64+1x32"]
 
@@ -51,3 +51,77 @@ def test_diverging_loss_stops_with_a_clear_error():
     config = TrainConfig(steps=20, lr=1e30, check_every=5, progress=False, device="cpu")
     with pytest.raises(TrainingDiverged, match="clip-7: loss became .* 'exploding'.*retry"):
         train(exploding, np.sin(np.linspace(0, 50, 500)).astype(np.float32), config, label="clip-7")
+
+
+def _three_clips(signal):
+    return [signal[:2000], signal[3000:5000], signal[6000:8000]]
+
+
+def test_batched_training_equals_sequential_training(speech_half_second):
+    config = TrainConfig(steps=40, snapshot_steps=(15,), progress=False, device="cpu")
+    signals = _three_clips(speech_half_second)
+    together = train_batch(SMALL, signals, config)
+    for signal, batched in zip(signals, together, strict=True):
+        alone = train(SMALL, signal, config)
+        assert batched.best_step == alone.best_step
+        np.testing.assert_allclose(batched.losses, alone.losses, rtol=1e-5)
+        for name, value in alone.state.items():
+            torch.testing.assert_close(batched.state[name], value, rtol=1e-5, atol=1e-6)
+        for name, value in alone.snapshots[15].items():
+            torch.testing.assert_close(batched.snapshots[15][name], value, rtol=1e-5, atol=1e-6)
+    # The clips really are different problems: their best losses differ.
+    assert len({round(r.best_loss, 8) for r in together}) == 3
+
+
+def test_batched_training_names_the_diverging_clip():
+    exploding = Variant((8,), (), pe_frequencies=0, omega_first=30.0, omega_hidden=30.0, name="exploding")
+    signals = [np.sin(np.linspace(0, 50, 500)).astype(np.float32)] * 2
+    config = TrainConfig(steps=10, lr=1e30, check_every=5, progress=False, device="cpu")
+    with pytest.raises(TrainingDiverged, match="first: loss became"):
+        train_batch(exploding, signals, config, labels=["first", "second"])
+    with pytest.raises(ValueError, match="one length"):
+        train_batch(SMALL, [signals[0], signals[0][:100]], config)
+
+
+def test_compile_switch_keeps_results_within_tolerance(speech_half_second):
+    # Stated tolerance for torch.compile: losses within 1e-4 relative of eager mode (kernel fusion reorders sums).
+    signal = speech_half_second[:1500]
+    base = TrainConfig(steps=8, progress=False, device="cpu")
+    eager = train(SMALL, signal, base)
+    compiled = train(SMALL, signal, TrainConfig(steps=8, progress=False, device="cpu", compile=True))
+    np.testing.assert_allclose(compiled.losses, eager.losses, rtol=1e-4)
+    # TF32 only affects CUDA matmuls: on the CPU the switch must change nothing at all.
+    tf32 = train(SMALL, signal, TrainConfig(steps=8, progress=False, device="cpu", tf32=True))
+    np.testing.assert_array_equal(tf32.losses, eager.losses)
+
+
+def test_a_killed_job_keeps_its_finished_clips(speech_half_second, tmp_path, monkeypatch):
+    from siamese_siren import train as train_module
+
+    signals = dict(zip("abc", _three_clips(speech_half_second), strict=True))
+    config = TrainConfig(steps=5, progress=False, device="cpu")
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    real_train_batch, calls = train_module.train_batch, []
+
+    def dies_on_the_third_clip(variant, group, *args, **kwargs):
+        calls.append(len(group))
+        if len(calls) == 3:
+            raise KeyboardInterrupt("job killed")
+        return real_train_batch(variant, group, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_batch", dies_on_the_third_clip)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train_and_save(SMALL, signals, config, out, cache=cache)
+    assert not out.exists()  # nothing half-done is published as the job's output
+    monkeypatch.setattr(train_module, "train_batch", real_train_batch)
+    retrained = train_module.train_and_save(SMALL, signals, config, out, cache=cache)
+    assert retrained == ["c"]
+    expected = sorted(f"{clip}{suffix}" for clip in "abc" for suffix in train_module.ARTIFACT_SUFFIXES)
+    assert sorted(p.name for p in out.iterdir()) == expected
+    assert not any(cache.iterdir())  # the cache is emptied once the output holds everything
+    fresh = train(SMALL, signals["a"], config)
+    for name, value in fresh.state.items():
+        assert torch.equal(train_module.load_state(out / "a.pt")[name], value)
+    # A changed setting is a different training: nothing is reused.
+    assert train_module.train_and_save(SMALL, signals, TrainConfig(steps=6, progress=False, device="cpu"),
+                                       tmp_path / "out2", cache=cache) == ["a", "b", "c"]

@@ -1,6 +1,7 @@
 """``siamese-siren encode|decode|info``: the trained network as an audio codec.
 
-Exit codes: 0 success, 1 unusable input file (message names it), 2 bad command line, 3 training failed.
+Exit codes: 0 success, 1 unusable input file (message names it), 2 bad command line, 3 training failed
+(diverged, or out of GPU memory).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .audio import SAMPLE_RATE, AudioError, load_clip, write_audio
 from .bitstream import BitstreamError, CompressedClip
 from .decode import DEFAULT_ALPHA, denoise, reconstruct
 from .models import VARIANTS, get_variant, parameter_count, variant_name
-from .train import TrainConfig, TrainingDiverged, load_model, train
+from .train import TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
 
 EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING = 1, 2, 3
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except (AudioError, BitstreamError) as err:
         print(f"siamese-siren: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except TrainingDiverged as err:
+    except (TrainingDiverged, TrainingOutOfMemory) as err:
         print(f"siamese-siren: training failed: {err}", file=sys.stderr)
         return EXIT_TRAINING
 
