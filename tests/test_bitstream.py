@@ -153,3 +153,76 @@ def test_hostile_header_with_valid_checksum_is_refused():
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(BitstreamError, match="nothing.ssr: cannot read"):
         bitstream.read(tmp_path / "nothing.ssr")
+
+
+# --- entropy-coded payloads (flags bit 1) --------------------------------------------------------------------
+
+
+def _recrc(body: bytes | bytearray) -> bytes:
+    return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)))
+
+
+@pytest.mark.parametrize("coder", ["zstd", "rans"])
+@pytest.mark.parametrize("bits,per_channel", [(8, False), (8, True), (6, True), (4, True), (2, False)])
+def test_entropy_coded_file_decodes_bit_identically_to_its_uncompressed_twin(trained_small, tmp_path, bits,
+                                                                             per_channel, coder):
+    plain = CompressedClip.from_model(trained_small, 22050, 11025, 0.42, bits, per_channel)
+    coded = CompressedClip.from_model(trained_small, 22050, 11025, 0.42, bits, per_channel, entropy=coder)
+    size_plain = bitstream.write(tmp_path / "plain.ssr", plain)
+    size_coded = bitstream.write(tmp_path / "coded.ssr", coded)
+    assert size_plain == file_size(trained_small.variant, bits, per_channel)  # uncompressed: the exact formula
+    assert size_coded == (tmp_path / "coded.ssr").stat().st_size  # coded: what was written
+    data = (tmp_path / "coded.ssr").read_bytes()
+    assert data[5] == (bitstream.FLAG_ENTROPY | (bitstream.FLAG_PER_CHANNEL if per_channel else 0))
+    a, b = bitstream.read(tmp_path / "plain.ssr"), bitstream.read(tmp_path / "coded.ssr")
+    assert (a.entropy, b.entropy) == ("none", coder)
+    assert data[34 + 2 * (len(a.variant.hidden) + len(a.variant.siam))] == bitstream.CODERS[coder]
+    assert (b.variant, b.bits, b.per_channel, b.num_samples, b.peak) == (a.variant, a.bits, a.per_channel,
+                                                                         a.num_samples, a.peak)
+    for x, y in zip(a.layers, b.layers, strict=True):
+        assert np.array_equal(x.weights, y.weights) and np.array_equal(x.scales, y.scales)
+        assert np.array_equal(x.bias, y.bias)
+    assert np.array_equal(synthesize(a.model(), 4000), synthesize(b.model(), 4000))  # bit-identical audio
+    assert np.array_equal(synthesize(paper_mode(a.model()), 4000, chunk=None),
+                          synthesize(paper_mode(b.model()), 4000, chunk=None))
+
+
+def test_rans_coding_beats_bit_packing_on_trained_weights(trained_small):
+    # the adaptive model needs no stored table, so coding never costs more than a few bytes over the packed file
+    for bits, per_channel in [(8, False), (6, False), (6, True), (4, True)]:
+        plain = len(bitstream.to_bytes(CompressedClip.from_model(trained_small, 22050, 11025, 0.42, bits, per_channel)))
+        coded = len(bitstream.to_bytes(CompressedClip.from_model(trained_small, 22050, 11025, 0.42, bits, per_channel,
+                                                                 entropy="rans")))
+        assert coded < plain + 16, (bits, per_channel, plain, coded)
+
+
+@pytest.mark.parametrize("coder", ["zstd", "rans"])
+def test_damaged_entropy_coded_files_are_refused(coder):
+    torch.manual_seed(0)
+    model = SiameseSiren(VARIANTS["siamese-2x64+1x32"])
+    data = bitstream.to_bytes(CompressedClip.from_model(model, 22050, 11025, 0.42, 6, True, entropy=coder))
+    assert bitstream.from_bytes(data).entropy == coder
+    coder_at = 34 + 2 * 3
+    body = bytearray(data[:-4])
+    body[coder_at] = 7  # an unknown coder
+    with pytest.raises(BitstreamError, match="unknown entropy coder 7"):
+        bitstream.from_bytes(_recrc(body), "coder.ssr")
+    body = bytearray(data[:-4])
+    struct.pack_into("<I", body, coder_at + 1, 1 << 30)  # claims a huge decoded payload
+    with pytest.raises(BitstreamError, match="decodes to 1073741824 bytes"):
+        bitstream.from_bytes(_recrc(body), "bomb.ssr")
+    body = bytearray(data[:-4])
+    body[-20] ^= 0xFF  # damage inside the coded payload, checksum recomputed
+    if coder == "zstd":  # a rANS stream decodes any words to some symbols: only the CRC catches that
+        with pytest.raises(BitstreamError, match="corrupt|outside|size"):
+            bitstream.from_bytes(_recrc(body), "payload.ssr")
+    with pytest.raises(BitstreamError, match="corrupt|size"):
+        bitstream.from_bytes(_recrc(bytearray(data[:-4])[:-6]), "short.ssr")
+    with pytest.raises(BitstreamError, match="short|checksum"):
+        bitstream.from_bytes(data[: coder_at + 3], "cut.ssr")
+    body = bytearray(data[:-4])
+    body[5] |= 0x04  # a flag this version does not know
+    with pytest.raises(BitstreamError, match="unknown flags 0x07"):
+        bitstream.from_bytes(_recrc(body), "flags.ssr")
+    with pytest.raises(ValueError, match="entropy coding must be one of"):
+        CompressedClip.from_model(model, 22050, 11025, 0.42, 8, False, entropy="gzip")

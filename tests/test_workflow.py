@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from siamese_siren import bitstream
 from siamese_siren.models import Variant, parameter_count
@@ -16,18 +17,25 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
 
 
-def snakemake(results: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
-    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", str(TEST_CONFIG),
-           "--config", f"results={results}", *config]
+def snakemake(results: Path, *args: str, overrides: dict | None = None, check: bool = True):
+    """Run the real Snakemake on the test config; ``overrides`` is merged in as one more config file (values given
+    with --config would arrive as strings)."""
+    configs = [str(TEST_CONFIG)]
+    if overrides:
+        extra = results.parent / f"{results.name}-overrides.yaml"
+        extra.write_text(yaml.safe_dump(overrides))
+        configs.append(str(extra))
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *configs,
+           "--config", f"results={results}"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
     return done
 
 
-def planned(results: Path, *targets: str, config: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+def planned(results: Path, *targets: str, overrides: dict | None = None) -> list[tuple[str, dict]]:
     """(rule, wildcards) of every job a dry run would execute."""
-    out = snakemake(results, *targets, "--dry-run", config=config)
+    out = snakemake(results, *targets, "--dry-run", overrides=overrides)
     jobs, rule = [], None
     for line in (out.stdout + out.stderr).splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):", line):
@@ -48,9 +56,10 @@ def test_one_figure_builds_only_its_inputs(tmp_path):
 
 
 def test_config_errors_name_the_key(tmp_path):
-    out = snakemake(tmp_path, "--dry-run", config=("training={'steps': 'many'}",), check=False)
+    out = snakemake(tmp_path / "r", "--dry-run", overrides={"training": {"steps": "many"}}, check=False)
     assert out.returncode != 0 and "steps" in out.stdout + out.stderr
-    out = snakemake(tmp_path, "--dry-run", config=("figures={'fig4': {'variant': 'no-such-variant'}}",), check=False)
+    out = snakemake(tmp_path / "r", "--dry-run", overrides={"figures": {"fig4": {"variant": "no-such-variant"}}},
+                    check=False)
     assert out.returncode != 0 and "no variant named 'no-such-variant'" in out.stdout + out.stderr
 
 
@@ -108,8 +117,25 @@ def test_second_run_does_nothing(finished_run):
 
 
 def test_changing_one_variants_steps_retrains_only_that_variant(finished_run):
-    change = ("variants={'t-pe-siren': {'hidden': [16, 16], 'omega_first': 30, 'omega_hidden': 30, 'steps': 31}}",)
-    jobs = planned(finished_run, config=change)
+    jobs = planned(finished_run, overrides={"variants": {"t-pe-siren": {"steps": 31}}})
     trained = {(w["dataset"], w["variant"]) for rule, w in jobs if rule == "train"}
     assert trained == {("speech", "t-pe-siren"), ("music", "t-pe-siren")}
     assert {w.get("variant") for rule, w in jobs if rule in ("quantize", "reconstruct", "score")} == {"t-pe-siren"}
+
+
+def test_rate_distortion_codecs_and_resolution(finished_run):
+    points = pd.read_csv(finished_run / "rate_distortion" / "points.csv")
+    assert set(points["family"]) == {"INR", "codec"}
+    assert {"opus", "mp3", "INR int8-paper", "INR int4-pc", "INR int6-zstd"} <= set(points["method"])
+    codec = points[points["family"] == "codec"]
+    assert (codec["container_kbps"] > codec["kbps"]).all() and codec["snr_db"].notna().all()
+    for folder in (finished_run / "compressed").glob("*/t-siamese-siren/int6-zstd/b0000"):
+        sizes = pd.read_csv(folder / "sizes.csv")
+        for row in sizes.itertuples():  # entropy-coded: the size is what was written
+            assert row.bytes == (folder / f"{row.clip}.ssr").stat().st_size and row.entropy == "zstd"
+    table = pd.read_csv(finished_run / "rate_distortion" / "kbps_needed.csv")
+    assert {"opus", "mp3", "INR int8-paper", "INR (any)"} <= set(table["method"])  # (ViSQOL: NaN on 0.5 s)
+    for name in ("rate_distortion_speech", "rate_distortion_music", "resolution"):
+        assert (finished_run / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    decoded = sorted((finished_run / "resolution").glob("*.wav"))
+    assert [int(p.stem.rsplit("__", 1)[1]) for p in decoded] == sorted([16000, 22050, 44100, 48000])

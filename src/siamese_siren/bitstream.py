@@ -5,7 +5,7 @@ Layout (little endian; documented in the README, version 1)::
     offset  size        field
     0       4           magic b"SSRN"
     4       1           format version (1)
-    5       1           flags: bit 0 = per-channel weight scales; other bits must be 0
+    5       1           flags: bit 0 = per-channel weight scales; bit 1 = entropy-coded payload; others 0
     6       1           weight bits (2..8)
     7       1           positional-encoding frequencies L (0 = no encoding)
     8       4           positional-encoding scale (float32)
@@ -25,6 +25,24 @@ Layout (little endian; documented in the README, version 1)::
     last 4                CRC-32 of every byte before it
 
 So ``size = 38 + 2(H+S) + sum over layers (4 n_scales + 4 out + ceil(out * in * bits / 8))``.
+
+Entropy-coded files (flags bit 1) keep the header and the CRC; between them the payload becomes::
+
+    1       coder (1 = zstd, 2 = rans)
+    4       size of the decoded payload in bytes (uint32)
+    ...     the coded payload, to the CRC. Decoded, it is the payload above with every weight in a byte of its
+            own (the same offset integers, unpacked: byte-aligned symbols compress far better than bit-packed ones)
+
+    zstd:   one zstd frame (level 19) of that decoded payload.
+    rans:   every layer's scales and biases as above (float32, layer after layer), then the weights of all layers
+            as one rANS stream (constriction's AnsCoder, uint32 words, little endian). Each layer's symbols
+            (0 .. 2^bits - 1) are coded in blocks of 256 with a categorical model made from the counts of that
+            layer's symbols so far, plus one (adaptive, so no table is stored; encoder and decoder compute the
+            same float64 probabilities from integer counts).
+
+Their size is whatever the coder wrote (``len`` of the file); :func:`file_size` is the exact size of the
+uncompressed twin. Both decode to the very same integers, scales and biases, hence to bit-identical audio.
+A reader of this version refuses unknown flags and unknown coders.
 """
 
 from __future__ import annotations
@@ -42,6 +60,13 @@ from .quantize import SUPPORTED_BITS, QuantizedLinear, load_quantized, quantize_
 MAGIC = b"SSRN"
 VERSION = 1
 FLAG_PER_CHANNEL = 1
+FLAG_ENTROPY = 2
+#: Entropy coders of the payload, by the id stored in the file; "none" is the plain, bit-packed payload.
+CODERS = {"zstd": 1, "rans": 2}
+ENTROPY_CODINGS = ("none", *CODERS)
+ZSTD_LEVEL = 19
+_CODER_HEADER = struct.Struct("<BI")
+RANS_BLOCK = 256
 _FIXED = struct.Struct("<4sBBBBfffBB")
 _TAIL = struct.Struct("<IIf")
 HEADER_FIXED_BYTES = _FIXED.size + _TAIL.size  # 34
@@ -53,6 +78,7 @@ MAX_WIDTH = 4096
 MAX_PE_FREQUENCIES = 32
 MAX_SAMPLE_RATE = 768_000
 MAX_SECONDS = 3600
+MAX_DECODED_PAYLOAD = 64 << 20  # an entropy-coded payload may not claim to decode to more than this
 
 
 class BitstreamError(ValueError):
@@ -70,6 +96,7 @@ class CompressedClip:
     bits: int
     per_channel: bool
     layers: list[QuantizedLinear]
+    entropy: str = "none"  # "none" or a coder of CODERS
 
     @property
     def duration(self) -> float:
@@ -78,11 +105,13 @@ class CompressedClip:
     @classmethod
     def from_model(
         cls, model: SiameseSiren, sample_rate: int, num_samples: int, peak: float, bits: int = 8,
-        per_channel: bool = False,
+        per_channel: bool = False, entropy: str = "none",
     ) -> CompressedClip:
-        """Quantize a trained model into the contents of a compressed file."""
+        """Quantize a trained model into the contents of a compressed file (``entropy``: none or zstd)."""
+        if entropy not in ENTROPY_CODINGS:
+            raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {entropy!r}")
         layers = quantize_model(model, bits, per_channel)
-        return cls(model.variant, sample_rate, num_samples, float(peak), bits, per_channel, layers)
+        return cls(model.variant, sample_rate, num_samples, float(peak), bits, per_channel, layers, entropy)
 
     def model(self) -> SiameseSiren:
         """The network with dequantized weights, in eval mode on the CPU."""
@@ -116,6 +145,11 @@ def file_size(variant: Variant, bits: int = 8, per_channel: bool = False) -> int
     return header + payload + CRC_BYTES
 
 
+def unpacked_payload_size(variant: Variant, per_channel: bool = False) -> int:
+    """Bytes of the payload an entropy coder sees: scales, biases and one byte per weight."""
+    return sum(4 * (out if per_channel else 1) + 4 * out + out * inp for out, inp in layer_shapes(variant))
+
+
 def kbps(size_bytes: int, seconds: float) -> float:
     return 8.0 * size_bytes / seconds / 1000.0
 
@@ -137,11 +171,78 @@ def _unpack(data: bytes, count: int, bits: int) -> np.ndarray:
     return (np.packbits(full, axis=1).ravel().astype(np.int16) - 2 ** (bits - 1)).astype(np.int8)
 
 
+def _zstd():
+    try:
+        import zstandard
+    except ModuleNotFoundError as err:  # a declared dependency; only an incomplete install lacks it
+        raise ImportError("entropy-coded .ssr files need the zstandard package: pip install zstandard") from err
+    return zstandard
+
+
+def _constriction():
+    try:
+        import constriction
+    except ModuleNotFoundError as err:  # a declared dependency; only an incomplete install lacks it
+        raise ImportError("rANS-coded .ssr files need the constriction package: pip install constriction") from err
+    return constriction
+
+
+def _rans_blocks(symbols: list[np.ndarray], bits: int):
+    """(block start, block end, probabilities) of every layer's blocks, the adaptive model before each block.
+
+    A generator: the decoder fills ``symbols[layer][start:end]`` before asking for the next block.
+    """
+    size = 2**bits
+    for layer, values in enumerate(symbols):
+        counts = np.ones(size, dtype=np.int64)
+        for start in range(0, len(values), RANS_BLOCK):
+            end = min(start + RANS_BLOCK, len(values))
+            yield layer, start, end, counts / counts.sum()
+            counts += np.bincount(values[start:end], minlength=size)
+
+
+def _rans_encode(floats: list[bytes], symbols: list[np.ndarray], bits: int) -> bytes:
+    constriction = _constriction()
+    model = constriction.stream.model.Categorical
+    blocks = [(symbols[layer][start:end].astype(np.int32), probabilities)
+              for layer, start, end, probabilities in _rans_blocks(symbols, bits)]
+    coder = constriction.stream.stack.AnsCoder()
+    for values, probabilities in reversed(blocks):  # a stack: encode backwards, decode forwards
+        coder.encode_reverse(values, model(probabilities, perfect=False))
+    return b"".join(floats) + coder.get_compressed().astype("<u4").tobytes()
+
+
+def _rans_decode(coded: bytes, variant: Variant, bits: int, per_channel: bool) -> bytes:
+    """The unpacked payload (scales, biases and one byte per weight, layer after layer) of a rANS section."""
+    constriction = _constriction()
+    shapes = layer_shapes(variant)
+    n_floats = sum(4 * (out if per_channel else 1) + 4 * out for out, _ in shapes)
+    if len(coded) < n_floats or (len(coded) - n_floats) % 4:
+        raise ValueError(f"{len(coded)} coded bytes cannot hold {n_floats} bytes of scales and biases plus words")
+    words = np.frombuffer(coded, "<u4", offset=n_floats).astype(np.uint32)
+    coder = constriction.stream.stack.AnsCoder(words)
+    symbols = [np.zeros(out * inp, dtype=np.int64) for out, inp in shapes]
+    for layer, start, end, probabilities in _rans_blocks(symbols, bits):
+        model = constriction.stream.model.Categorical(probabilities, perfect=False)
+        symbols[layer][start:end] = coder.decode(model, end - start)
+    if not coder.is_empty():
+        raise ValueError("data left over after the last weight")
+    parts, pos = [], 0
+    for (out, _), values in zip(shapes, symbols, strict=True):
+        n = 4 * (out if per_channel else 1) + 4 * out
+        parts += [coded[pos : pos + n], values.astype(np.uint8).tobytes()]
+        pos += n
+    return b"".join(parts)
+
+
 def to_bytes(clip: CompressedClip) -> bytes:
+    if clip.entropy not in ENTROPY_CODINGS:
+        raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {clip.entropy!r}")
     v = clip.variant
     widths = v.hidden + v.siam
-    flags = FLAG_PER_CHANNEL if clip.per_channel else 0
-    parts = [
+    coded = clip.entropy != "none"
+    flags = (FLAG_PER_CHANNEL if clip.per_channel else 0) | (FLAG_ENTROPY if coded else 0)
+    header = [
         _FIXED.pack(
             MAGIC, VERSION, flags, clip.bits, v.pe_frequencies, v.pe_scale, v.omega_first, v.omega_hidden,
             len(v.hidden), len(v.siam),
@@ -149,13 +250,23 @@ def to_bytes(clip: CompressedClip) -> bytes:
         struct.pack(f"<{len(widths)}H", *widths),
         _TAIL.pack(clip.sample_rate, clip.num_samples, clip.peak),
     ]
+    parts, floats, symbols = [], [], []
     for (out, _), layer in zip(layer_shapes(v), clip.layers, strict=True):
+        floats.append(layer.scales.astype("<f4").tobytes() + layer.bias.astype("<f4").reshape(out).tobytes())
+        symbols.append((layer.weights.astype(np.int16).ravel() + 2 ** (clip.bits - 1)).astype(np.int64))
         parts += [
             layer.scales.astype("<f4").tobytes(),
             layer.bias.astype("<f4").reshape(out).tobytes(),
-            _pack(layer.weights, clip.bits),
+            (layer.weights.astype(np.int16) + 2 ** (clip.bits - 1)).astype(np.uint8).tobytes()
+            if coded else _pack(layer.weights, clip.bits),
         ]
-    body = b"".join(parts)
+    payload = b"".join(parts)
+    if clip.entropy == "zstd":
+        compressor = _zstd().ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True, write_checksum=False)
+        payload = _CODER_HEADER.pack(CODERS["zstd"], len(payload)) + compressor.compress(payload)
+    elif clip.entropy == "rans":
+        payload = _CODER_HEADER.pack(CODERS["rans"], len(payload)) + _rans_encode(floats, symbols, clip.bits)
+    body = b"".join(header) + payload
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -173,7 +284,7 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     _check(version == VERSION, source, f"format version {version} is not supported (this program reads {VERSION})")
     stored_crc = struct.unpack_from("<I", data, len(data) - CRC_BYTES)[0]
     _check(zlib.crc32(data[:-CRC_BYTES]) == stored_crc, source, f"checksum mismatch; {hint}")
-    _check(flags & ~FLAG_PER_CHANNEL == 0, source, f"unknown flags {flags:#04x}")
+    _check(flags & ~(FLAG_PER_CHANNEL | FLAG_ENTROPY) == 0, source, f"unknown flags {flags:#04x}")
     _check(bits in SUPPORTED_BITS, source, f"weight bits {bits} outside 2..8")
     _check(pe <= MAX_PE_FREQUENCIES, source, f"{pe} positional-encoding frequencies (at most {MAX_PE_FREQUENCIES})")
     _check(0 < n_hidden + n_siam and n_hidden + n_siam <= MAX_LAYERS, source, "layer count out of range")
@@ -189,22 +300,60 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     _check(np.isfinite(peak) and peak > 0, source, f"peak amplitude {peak} is not a positive number")
     variant = Variant(widths[:n_hidden], widths[n_hidden:], pe, omega_first, omega_hidden, pe_scale)
     per_channel = bool(flags & FLAG_PER_CHANNEL)
-    expected = file_size(variant, bits, per_channel)
-    _check(len(data) == expected, source, f"{len(data)} bytes where the header implies {expected}; {hint}")
+    pos = tail_at + _TAIL.size
+    entropy = "none"
+    if flags & FLAG_ENTROPY:
+        data, entropy = _decode_payload(data, pos, variant, bits, per_channel, source)
+        pos = 0
+    else:
+        expected = file_size(variant, bits, per_channel)
+        _check(len(data) == expected, source, f"{len(data)} bytes where the header implies {expected}; {hint}")
 
     layers = []
-    pos = tail_at + _TAIL.size
     for out, inp in layer_shapes(variant):
         n_scales = out if per_channel else 1
         scales = np.frombuffer(data, "<f4", n_scales, pos).astype(np.float32)
         bias = np.frombuffer(data, "<f4", out, pos + 4 * n_scales).astype(np.float32)
         pos += 4 * n_scales + 4 * out
-        n_weight_bytes = -(-out * inp * bits // 8)
-        weights = _unpack(data[pos : pos + n_weight_bytes], out * inp, bits).reshape(out, inp)
+        if entropy == "none":
+            n_weight_bytes = -(-out * inp * bits // 8)
+            weights = _unpack(data[pos : pos + n_weight_bytes], out * inp, bits).reshape(out, inp)
+        else:
+            n_weight_bytes = out * inp
+            symbols = np.frombuffer(data, np.uint8, n_weight_bytes, pos)
+            _check(int(symbols.max(initial=0)) < 2**bits, source, f"weights outside {bits} bits; {hint}")
+            weights = (symbols.astype(np.int16) - 2 ** (bits - 1)).astype(np.int8).reshape(out, inp)
         pos += n_weight_bytes
         _check(bool(np.isfinite(scales).all() and np.isfinite(bias).all()), source, "non-finite weights")
         layers.append(QuantizedLinear(weights=weights, scales=scales, bias=bias))
-    return CompressedClip(variant, sample_rate, num_samples, float(peak), bits, per_channel, layers)
+    return CompressedClip(variant, sample_rate, num_samples, float(peak), bits, per_channel, layers, entropy)
+
+
+def _decode_payload(
+    data: bytes, pos: int, variant: Variant, bits: int, per_channel: bool, source: str
+) -> tuple[bytes, str]:
+    """The unpacked payload of an entropy-coded file, checked against the size its header implies; its coder."""
+    hint = "the file is damaged or incomplete; encode the audio again"
+    _check(len(data) >= pos + _CODER_HEADER.size + CRC_BYTES, source, f"coder header cut short; {hint}")
+    coder, decoded_size = _CODER_HEADER.unpack_from(data, pos)
+    _check(coder in CODERS.values(), source, f"unknown entropy coder {coder} (this program reads zstd = 1, rans = 2)")
+    expected = unpacked_payload_size(variant, per_channel)
+    _check(decoded_size == expected <= MAX_DECODED_PAYLOAD, source,
+           f"payload decodes to {decoded_size} bytes where the header implies {expected}; {hint}")
+    frame = data[pos + _CODER_HEADER.size : len(data) - CRC_BYTES]
+    if coder == CODERS["rans"]:
+        try:
+            return _rans_decode(frame, variant, bits, per_channel), "rans"
+        except (ValueError, RuntimeError) as err:
+            raise BitstreamError(f"{source}: coded payload is corrupt ({err}); {hint}") from err
+    zstandard = _zstd()
+    try:
+        _check(zstandard.frame_content_size(frame) == expected, source, f"coded payload size mismatch; {hint}")
+        payload = zstandard.ZstdDecompressor().decompress(frame, max_output_size=expected)
+    except zstandard.ZstdError as err:
+        raise BitstreamError(f"{source}: coded payload is corrupt ({err}); {hint}") from err
+    _check(len(payload) == expected, source, f"coded payload decodes to {len(payload)} bytes, not {expected}; {hint}")
+    return payload, "zstd"
 
 
 def write(path: str | Path, clip: CompressedClip) -> int:

@@ -26,7 +26,8 @@ def _encode(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet)
     result = train(variant, clip.samples, config, label=Path(args.input).name)
     compressed = CompressedClip.from_model(
-        load_model(variant, result.state), clip.sample_rate, len(clip.samples), clip.peak, args.bits, args.per_channel
+        load_model(variant, result.state), clip.sample_rate, len(clip.samples), clip.peak, args.bits, args.per_channel,
+        args.entropy,
     )
     size = bitstream.write(args.output, compressed)
     print(
@@ -59,6 +60,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"variant:     {variant_name(v)} ({v.label}, PE L={v.pe_frequencies}, omega {omegas})")
     print(f"parameters:  {parameter_count(v)}")
     print(f"weights:     {compressed.bits}-bit, {'per-channel' if compressed.per_channel else 'per-tensor'} scales")
+    print(f"entropy:     {compressed.entropy}")
     print(f"bytes:       {size}")
     print(f"duration:    {compressed.duration:.3f} s ({compressed.num_samples} samples at {compressed.sample_rate} Hz)")
     print(f"kbps:        {bitstream.kbps(size, compressed.duration):.2f}")
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--seed", type=int, default=0)
     enc.add_argument("--bits", type=int, default=8, choices=range(2, 9), metavar="2..8", help="weight bits (8)")
     enc.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
+    enc.add_argument("--entropy", default="none", choices=bitstream.ENTROPY_CODINGS,
+                     help="entropy coding of the payload (none; zstd decodes to the same weights)")
     enc.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="rate the network learns (22050)")
     enc.add_argument("--offset", type=float, default=0.0, help="start, in seconds")
     enc.add_argument("--duration", type=float, default=None,

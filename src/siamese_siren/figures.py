@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only; no display on cluster nodes
 import librosa  # noqa: E402
 import librosa.display  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -91,3 +92,65 @@ def training_curves(records: pd.DataFrame, metric: str, path: str | Path) -> Non
         ax.set_xscale("log")
         ax.set_title(dataset)
     _save(fig, path)
+
+
+def rate_distortion(summary: pd.DataFrame, metrics: list[str], path: str | Path, title: str = "") -> None:
+    """kbps (log) against mean quality, one panel per metric: codecs as curves, INR files as points.
+
+    ``summary``: rows of :func:`siamese_siren.tables.rd_summary` for one dataset (family, method, point, kbps,
+    ``<metric>_mean``). INR points: colour = precision (method), marker = variant (point).
+    """
+    from .tables import METRIC_COLUMNS
+
+    metrics = [m for m in metrics if f"{m}_mean" in summary and summary[f"{m}_mean"].notna().any()] or ["kbps"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics) + 2.5, 4.2), squeeze=False)
+    codecs = summary[summary["family"] == "codec"].sort_values("kbps")
+    inr = summary[summary["family"] == "INR"]
+    for i, (ax, metric) in enumerate(zip(axes[0], metrics, strict=True)):
+        column = f"{metric}_mean" if metric != "kbps" else "kbps"
+        for j, (method, group) in enumerate(codecs.groupby("method", sort=True)):
+            ax.plot(group["kbps"], group[column], marker="o", markersize=3, linewidth=1.2,
+                    color=sns.color_palette("Greys", 4)[j % 3 + 1], label=f"{method} (codec)")
+        if len(inr):
+            sns.scatterplot(data=inr.rename(columns={"method": "precision", "point": "variant"}), x="kbps",
+                            y=column, hue="precision", style="variant", s=55, ax=ax,
+                            legend=i == len(metrics) - 1)
+        ax.set_xscale("log")
+        lo, hi = summary["kbps"].min(), summary["kbps"].max()
+        ax.set_xticks([t for t in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
+                       if lo / 1.5 <= t <= hi * 1.5])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("kbps (payload)")
+        better = "higher" if METRIC_COLUMNS.get(metric, True) else "lower"
+        ax.set_ylabel(f"{metric} ({better} is better)")
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    for ax in axes[0]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def resolution(signals: dict[int, np.ndarray], path: str | Path, title: str = "") -> None:
+    """Spectrograms (linear frequency, up to each rate's Nyquist) of one file decoded at several rates."""
+    rates = sorted(signals)
+    fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates), 3.8), squeeze=False, sharey=True)
+    for ax, rate in zip(axes[0], rates, strict=True):
+        y = np.asarray(signals[rate], dtype=np.float32)
+        n_fft = 1 << int(np.round(np.log2(rate * 0.046)))  # about 46 ms at every rate
+        power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4)) ** 2
+        image = librosa.display.specshow(librosa.power_to_db(power, ref=np.max), sr=rate, hop_length=n_fft // 4,
+                                         x_axis="time", y_axis="linear", ax=ax, vmin=-80, vmax=0)
+        ax.set_title(f"{rate / 1000:g} kHz, {len(y)} samples", fontsize=10)
+        ax.set_ylim(0, max(rates) / 2)
+    fig.colorbar(image, ax=axes[0].tolist(), format="%+2.0f dB", shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)

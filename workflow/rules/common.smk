@@ -1,12 +1,19 @@
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from siamese_siren.codecs import check_bitrate
+from siamese_siren.datasets import selected_clips
 from siamese_siren.models import VARIANTS as LIBRARY_VARIANTS
-from siamese_siren.models import Variant
+from siamese_siren.models import Variant, parameter_count
 
 
+# A dataset set to null is left out, so a config file merged onto config.yaml (config/paper.yaml) can drop one.
+if isinstance(config.get("datasets"), dict):
+    config["datasets"] = {name: spec for name, spec in config["datasets"].items() if spec is not None}
 validate(config, schema="../schemas/config.schema.yaml")
 
 R = config["results"]
@@ -59,7 +66,51 @@ def discover_clips(name, spec):
     return clips
 
 
-CLIPS = {name: discover_clips(name, spec) for name, spec in config["datasets"].items()}
+def from_manifest(spec):
+    return spec["source"] != "folder"
+
+
+class Clips(Mapping):
+    """{dataset: {clip id: source file}}, sorted by clip id.
+
+    How the DAG learns the clips: a folder dataset is globbed when the workflow is parsed (as cheap as listing a
+    folder). A gtzan/librispeech dataset is listed once, in its manifest, by the checkpoint dataset_manifest
+    (datasets.smk), which downloads, checks and extracts first when needed. Its clips are read from the
+    manifest inside input functions: before the manifest exists, Snakemake builds it and then re-evaluates the
+    jobs that asked (one checkpoint per dataset, never one per utterance); once it exists and is up to date, even
+    a dry run shows every job. So use CLIPS/BATCHES of such a dataset in input functions and params, not at
+    parse time; dataset names (iterating CLIPS, `in CLIPS`) are always known.
+    """
+
+    def __init__(self):
+        self._folders = {n: discover_clips(n, s) for n, s in config["datasets"].items() if not from_manifest(s)}
+        self._read = {}  # manifest path -> (mtime, clips)
+
+    def __getitem__(self, dataset):
+        if dataset in self._folders:
+            return self._folders[dataset]
+        if dataset not in config["datasets"]:
+            raise KeyError(dataset)
+        manifest = checkpoints.dataset_manifest.get(dataset=dataset).output[0]
+        mtime = os.stat(manifest).st_mtime_ns
+        if self._read.get(manifest, (None,))[0] != mtime:
+            clips = selected_clips(manifest)
+            if not clips:
+                config_error(f"datasets.{dataset}", f"no usable clip in {manifest}", "see its status/reason columns")
+            self._read[manifest] = (mtime, clips)
+        return self._read[manifest][1]
+
+    def __contains__(self, dataset):
+        return dataset in config["datasets"]
+
+    def __iter__(self):
+        return iter(config["datasets"])
+
+    def __len__(self):
+        return len(config["datasets"])
+
+
+CLIPS = Clips()
 
 
 def batches(dataset):
@@ -69,7 +120,29 @@ def batches(dataset):
     return {f"b{i // size:04d}": ids[i : i + size] for i in range(0, len(ids), size)}
 
 
-BATCHES = {dataset: batches(dataset) for dataset in CLIPS}
+class Batches(Mapping):
+    """{dataset: batches(dataset)}, computed when first asked (see Clips) and again when the clips change."""
+
+    def __init__(self):
+        self._made = {}
+
+    def __getitem__(self, dataset):
+        clips = CLIPS[dataset]
+        if self._made.get(dataset, (None,))[0] is not clips:
+            self._made[dataset] = (clips, batches(dataset))
+        return self._made[dataset][1]
+
+    def __contains__(self, dataset):
+        return dataset in CLIPS
+
+    def __iter__(self):
+        return iter(CLIPS)
+
+    def __len__(self):
+        return len(CLIPS)
+
+
+BATCHES = Batches()
 
 
 def batch_of(dataset, clip):
@@ -78,6 +151,52 @@ def batch_of(dataset, clip):
 
 def kind(dataset):
     return config["datasets"][dataset]["kind"]
+
+
+# ---- public datasets (rules in datasets.smk) ------------------------------------------------------------------
+
+DATA = config["sources"]["folder"]
+PUBLIC_SOURCES = ("gtzan", "librispeech")
+
+
+def user_path(source):
+    """The archive or extracted folder the user already has (sources.<source>.path), or None to download."""
+    path = config["sources"][source]["path"]
+    if path is not None and not Path(path).exists():
+        config_error(f"sources.{source}.path", f"{path} does not exist",
+                     "point it at the archive or the extracted folder, or set it to null to download")
+    return path
+
+
+def dataset_source(dataset):
+    spec = config["datasets"][dataset]
+    if not from_manifest(spec):
+        config_error(f"datasets.{dataset}.source", "a folder dataset has no manifest", "use source gtzan or librispeech")
+    return spec["source"]
+
+
+def source_archive(wildcards):
+    """The archive to extract: the user's (sources.<source>.path) or the downloaded one."""
+    return user_path(wildcards.source) or f"{DATA}/{wildcards.source}.tar.gz"
+
+
+def dataset_root(wildcards):
+    """The folder the manifest lists: the user's extracted folder, or where the archive is extracted to."""
+    source = dataset_source(wildcards.dataset)
+    path = user_path(source)
+    return path if path and Path(path).is_dir() else f"{DATA}/{source}"
+
+
+def manifest_file(dataset):
+    return f"{R}/manifests/{dataset}.csv"
+
+
+for _name, _spec in config["datasets"].items():  # configuration errors before anything runs
+    if from_manifest(_spec):
+        user_path(_spec["source"])
+        if "path" in _spec:
+            config_error(f"datasets.{_name}.path", f"a {_spec['source']} dataset takes its files from the source",
+                         f"set sources.{_spec['source']}.path to your archive or extracted folder instead")
 
 
 # ---- variants -----------------------------------------------------------------------------------------------
@@ -129,7 +248,9 @@ def resolve_denoise(name, denoise):
 def check_precision(key, precision):
     snapshot = SNAPSHOT_PRECISION.match(precision)
     if precision in ("float", "int8-paper") or snapshot or precision in config["quantize"]:
-        if precision == "int8-paper" and config["quantize"].get("int8") != {"bits": 8, "per_channel": False}:
+        paper = config["quantize"].get("int8") or {}
+        paper = (paper.get("bits"), paper.get("per_channel"), paper.get("entropy", "none"))
+        if precision == "int8-paper" and paper != (8, False, "none"):
             config_error("quantize.int8", "int8-paper needs the paper's setting", "set {bits: 8, per_channel: false}")
         return precision
     config_error(key, f"unknown precision {precision!r}", f"use float, int8-paper or one of {list(config['quantize'])}")
@@ -165,6 +286,14 @@ def figure_clip(name):
     return dataset, chosen
 
 
+def figure_dataset(name):
+    """A figure's dataset, checked at parse time; its clip too unless the clips come from a manifest (see Clips)."""
+    dataset = known_dataset(f"figures.{name}.dataset", figure(name)["dataset"])
+    if not from_manifest(config["datasets"][dataset]):
+        figure_clip(name)
+    return dataset
+
+
 def needs():
     """{(dataset, variant): set of (precision, denoise)} that some table or figure reads."""
     need = {}
@@ -179,7 +308,7 @@ def needs():
             for name in spec["variants"]:
                 add(dataset, name, spec["precision"], spec["denoise"])
     if figure("fig3"):
-        dataset, _ = figure_clip("fig3")
+        dataset = figure_dataset("fig3")
         for name in figure("fig3")["variants"]:
             add(dataset, name, figure("fig3")["precision"], "none")
     if figure("fig4"):
@@ -188,7 +317,7 @@ def needs():
             for denoise in ("none", "stationary", "nonstationary", "siamese"):
                 add(dataset, name, figure("fig4")["precision"], denoise)
     if figure("fig6"):
-        dataset, _ = figure_clip("fig6")
+        dataset = figure_dataset("fig6")
         for name in figure("fig6")["variants"]:
             add(dataset, name, "float", "none")
     if figure("training_curves"):
@@ -197,6 +326,18 @@ def needs():
                 for step in snapshot_steps(name):
                     add(dataset, name, f"float-step{step}", "none")
                 add(dataset, name, "float", "none")
+    rd = config.get("rate_distortion")
+    if rd:
+        for dataset in CLIPS:
+            for name in rd["variants"]:
+                for precision in rd["precisions"]:
+                    add(dataset, name, precision, rd["denoise"])
+    if config.get("resolution"):  # its file must exist; the rate-distortion rules decode it themselves
+        spec = config["resolution"]
+        variant(spec["variant"])
+        check_precision("resolution.precision", spec["precision"])
+        if setting_of(spec["precision"]) is None:
+            config_error("resolution.precision", "float weights have no compressed file", "name a quantize setting")
     return need
 
 
@@ -273,4 +414,58 @@ def score_figure_variants(name):
 
 def all_targets():
     tables = [f"{R}/tables/{t}.{ext}" for t in config["tables"] for ext in ("csv", "md", "tex")]
-    return tables + figure_targets() + [f"{R}/scores.csv"]
+    return tables + figure_targets() + [f"{R}/scores.csv"] + rate_distortion_targets()
+
+
+# ---- codec baselines and rate-distortion (rules in codecs.smk) --------------------------------------------
+
+
+def codec_bitrates():
+    """{codec: sorted kbps} of the configured codecs, each bitrate checked at the clip rate."""
+    out = {}
+    for name, rates in (config.get("codecs") or {}).items():
+        for kbps in rates:
+            try:
+                check_bitrate(name, kbps, config["clip"]["sample_rate"])
+            except ValueError as err:
+                config_error(f"codecs.{name}", str(err), "pick bitrates the codec has")
+        if rates:
+            out[name] = sorted(set(rates))
+    return out
+
+
+CODEC_BITRATES = codec_bitrates()
+
+
+def codec_score_files(dataset):
+    return [f"{R}/codec_scores/{dataset}/{c}/{b}.csv" for c in CODEC_BITRATES for b in BATCHES[dataset]]
+
+
+def rd_inputs(wildcards):
+    rd = config["rate_distortion"]
+    settings = sorted({setting_of(p) for p in rd["precisions"]} - {None})
+    return {
+        "scores": [f for d in CLIPS for v in rd["variants"] for f in score_files(d, v)],
+        "compressed": [f for d in CLIPS for v in rd["variants"] for s in settings for f in compressed_dirs(d, v, s)],
+        "codecs": [f for d in CLIPS for f in codec_score_files(d)],
+    }
+
+
+def resolution_clip():
+    spec = config["resolution"]
+    dataset = known_dataset("resolution.dataset", spec["dataset"])
+    chosen = spec.get("clip") or next(iter(CLIPS[dataset]))
+    if chosen not in CLIPS[dataset]:
+        config_error("resolution.clip", f"no clip {chosen!r} in {dataset}", "use a clip id from the dataset")
+    return dataset, chosen
+
+
+def rate_distortion_targets():
+    targets = []
+    if config.get("rate_distortion"):
+        targets += [f"{R}/rate_distortion/kbps_needed.{ext}" for ext in ("csv", "md")]
+        targets += [f"{R}/rate_distortion/points.csv"]
+        targets += [f"{R}/figures/rate_distortion_{d}.png" for d in CLIPS]
+    if config.get("resolution"):
+        targets.append(f"{R}/figures/resolution.png")
+    return targets

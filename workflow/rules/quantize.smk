@@ -8,6 +8,7 @@ rule quantize:
         clips=lambda wc: BATCHES[wc.dataset][wc.batch],
         bits=lambda wc: config["quantize"][wc.setting]["bits"],
         per_channel=lambda wc: config["quantize"][wc.setting]["per_channel"],
+        entropy=lambda wc: config["quantize"][wc.setting].get("entropy", "none"),
         sample_rate=config["clip"]["sample_rate"],
         clip_dir=lambda wc: f"{R}/clips/{wc.dataset}",
     log:

@@ -25,7 +25,7 @@ rule score:
 rule aggregate_scores:
     """One tidy table of every per-clip record the tables and figures use."""
     input:
-        sorted({f for (dataset, name) in NEEDS for f in score_files(dataset, name)}),
+        lambda wc: sorted({f for (dataset, name) in NEEDS for f in score_files(dataset, name)}),
     output:
         report(f"{R}/scores.csv", caption="../report/scores.rst", category="Per-clip records"),
     log:

@@ -13,6 +13,10 @@ rule train:
         lr=config["training"]["lr"],
         weight_decay=config["training"]["weight_decay"],
         device=config["training"]["device"],
+        clips_at_once=config["training"]["clips_at_once"],
+        # Finished clips survive a killed job here and are not trained again (see train_and_save).
+        cache=lambda wc: f"{R}/.train-cache/{wc.dataset}/{wc.variant}",
+        switches={k: config["training"][k] for k in ("compile", "tf32", "bf16")},
     threads: config["training"]["threads"]
     resources:
         gpu=1,

@@ -19,10 +19,11 @@ for clip in p.clips:
     meta = json.loads((Path(p.clip_dir) / f"{clip}.json").read_text())
     model = load_model(variant, load_state(models / f"{clip}.pt"))
     compressed = bitstream.CompressedClip.from_model(
-        model, meta["sample_rate"], meta["samples"], meta["peak"], p.bits, p.per_channel
+        model, meta["sample_rate"], meta["samples"], meta["peak"], p.bits, p.per_channel, p.entropy
     )
     size = bitstream.write(out / f"{clip}.ssr", compressed)
     seconds = meta["samples"] / meta["sample_rate"]
     rows.append({"clip": clip, "bytes": size, "seconds": seconds, "kbps": bitstream.kbps(size, seconds),
-                 "bits": p.bits, "per_channel": p.per_channel})
+                 "bits": p.bits, "per_channel": p.per_channel,
+                 "entropy": p.entropy, "uncompressed_bytes": bitstream.file_size(variant, p.bits, p.per_channel)})
 pd.DataFrame(rows).to_csv(out / "sizes.csv", index=False)

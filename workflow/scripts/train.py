@@ -1,3 +1,4 @@
+import os
 import sys
 
 import soundfile as sf
@@ -8,10 +9,17 @@ from siamese_siren.train import TrainConfig, train_and_save
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+# Where the job ran: a cluster job's id and the GPU its scheduler gave it (tests/slurm checks these lines).
+for name in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES"):
+    print(f"{name}={os.environ.get(name, '')}")
 torch.set_num_threads(sm.threads)
 p = sm.params
 variant = Variant.from_dict(p.variant)
 config = TrainConfig(steps=p.steps, lr=p.lr, weight_decay=p.weight_decay, seed=p.seed,
-                     snapshot_steps=tuple(p.snapshot_steps), device=p.device)
+                     snapshot_steps=tuple(p.snapshot_steps), device=p.device, **p.switches)
 signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(p.clips, sm.input, strict=True)}
-train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/")
+trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
+                         clips_at_once=p.clips_at_once, cache=p.cache)
+# tests/test_resume.py counts these lines
+print(f"trained: {' '.join(trained)}")
+print(f"reused from an interrupted run: {' '.join(c for c in signals if c not in trained)}")

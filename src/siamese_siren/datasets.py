@@ -1,0 +1,354 @@
+"""The paper's datasets: checksummed download, extraction, and a manifest of clips.
+
+Usable without Snakemake. The workflow calls, per public dataset (GTZAN, LibriSpeech train-clean-100):
+
+1. :func:`download` - the archive from a list of mirrors with pooch (SHA-256 check; a download that is cut off
+   resumes from ``<archive>.part`` on the next try; a file whose checksum is wrong is deleted, never kept);
+2. :func:`extract` - the archive (tar or zip) into a folder, all or nothing;
+3. :func:`build_manifest` - every audio file of the layout with its duration, native rate, channels and label,
+   a seeded selection of N clips, and every unreadable or silent file recorded as skipped with the reason;
+   :func:`write_manifest` / :func:`read_manifest` / :func:`selected_clips` for the CSV.
+
+Selection rule (:func:`select`): the readable files sorted by clip id are the candidates. With ``clips`` unset
+(or at least the number of candidates) every candidate is taken. Otherwise the candidates are visited in the
+order ``numpy.random.default_rng(seed).permutation(len(candidates))`` and the first ``clips`` of them that load
+as a clip (:func:`siamese_siren.audio.load_clip` with the run's rate, offset and length) are taken; a candidate
+that fails to load (unreadable, or silent in the selected window) is recorded as skipped and the next one is
+visited. The same files, seed and settings always give the same clips.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .audio import AudioError, load_clip
+
+SELECTED, UNSELECTED, SKIPPED = "selected", "unselected", "skipped"
+
+
+class DatasetError(RuntimeError):
+    """A dataset cannot be downloaded, extracted or read; the message names the file or URL and the fix."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public dataset: where its archive lives and how its clip files are named."""
+
+    name: str
+    archive: str  # file name of the archive
+    urls: tuple[str, ...]  # mirrors, tried in order
+    sha256: str
+    size: int | None  # bytes of the archive, when known
+    #: the file name of one clip; named groups become label columns of the manifest
+    file_pattern: re.Pattern
+    id_format: str  # clip id from the pattern's groups
+
+    def clip_id(self, filename: str) -> tuple[str, dict[str, str]] | None:
+        m = self.file_pattern.match(filename)
+        return (self.id_format.format(**m.groupdict()), m.groupdict()) if m else None
+
+
+SOURCES: dict[str, Source] = {
+    # The original host (opihi.cs.uvic.ca) is gone since 2022; the checksum is the one torchaudio uses.
+    "gtzan": Source(
+        name="gtzan",
+        archive="genres.tar.gz",
+        urls=("https://huggingface.co/datasets/marsyas/gtzan/resolve/main/data/genres.tar.gz",),
+        sha256="24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6",
+        size=None,
+        file_pattern=re.compile(r"^(?P<genre>[a-z]+)\.(?P<number>\d{5})\.(?:wav|au)$", re.IGNORECASE),
+        id_format="{genre}.{number}",
+    ),
+    # OpenSLR resource 12, train-clean-100.
+    "librispeech": Source(
+        name="librispeech",
+        archive="train-clean-100.tar.gz",
+        urls=(
+            "https://www.openslr.org/resources/12/train-clean-100.tar.gz",
+            "https://us.openslr.org/resources/12/train-clean-100.tar.gz",
+            "https://openslr.elda.org/resources/12/train-clean-100.tar.gz",
+            "https://openslr.magicdatatech.com/resources/12/train-clean-100.tar.gz",
+        ),
+        sha256="d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
+        size=6_387_309_499,
+        file_pattern=re.compile(r"^(?P<speaker>\d+)-(?P<chapter>\d+)-(?P<utterance>\d+)\.flac$", re.IGNORECASE),
+        id_format="{speaker}-{chapter}-{utterance}",
+    ),
+}
+
+
+# ---- download -----------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ResumableDownloader:
+    """A pooch downloader that keeps what it got in ``partial`` and asks only for the rest next time (HTTP Range).
+
+    pooch hands it a temporary file; the finished ``partial`` is moved there, so pooch's hash check decides
+    whether it becomes the archive or is deleted.
+    """
+
+    def __init__(self, partial: Path, progress: bool = True, size: int | None = None, timeout: float = 60.0):
+        self.partial, self.progress, self.size, self.timeout = Path(partial), progress, size, timeout
+
+    def __call__(self, url: str, output_file: str, pooch_obj: object = None, check_only: bool = False) -> bool | None:
+        import requests
+        from tqdm.auto import tqdm
+
+        if check_only:
+            with requests.head(url, allow_redirects=True, timeout=self.timeout) as r:
+                return r.status_code == 200
+        have = self.partial.stat().st_size if self.partial.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        with requests.get(url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=True) as r:
+            if have and r.status_code == 416:  # nothing left to fetch: the partial file is complete
+                shutil.move(self.partial, output_file)
+                return None
+            r.raise_for_status()
+            resumed = have > 0 and r.status_code == 206
+            if have and not resumed:
+                print(f"{url}: the server does not resume downloads; starting again", file=sys.stderr)
+            elif resumed:
+                print(f"{url}: resuming after {have} bytes", file=sys.stderr)
+            start = have if resumed else 0
+            length = r.headers.get("Content-Length")
+            total = start + int(length) if length is not None else self.size
+            interactive = sys.stderr.isatty()
+            with open(self.partial, "ab" if resumed else "wb") as f, tqdm(
+                total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=self.partial.name,
+                disable=not self.progress, mininterval=0.5 if interactive else 30, file=sys.stderr,
+            ) as bar:
+                # raw bytes (never a decoded Content-Encoding), in blocks small enough that a dropped
+                # connection loses little of what arrived
+                for block in r.raw.stream(1 << 16, decode_content=False):
+                    f.write(block)
+                    bar.update(len(block))
+        shutil.move(self.partial, output_file)
+        return None
+
+
+def download(
+    urls: Sequence[str], sha256: str, dest: str | Path, *, size: int | None = None, progress: bool = True
+) -> Path:
+    """Download ``dest`` from the first mirror that works and check its SHA-256.
+
+    A cut-off download leaves ``<dest>.part`` and resumes from it next time (from any mirror). A download whose
+    checksum is wrong is deleted and the next mirror is tried. Raises :class:`DatasetError` naming every mirror's
+    failure when none gives the right file; ``dest`` then does not exist.
+    """
+    import pooch
+    import requests
+    import urllib3
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    failures = []
+    for url in urls:
+        downloader = ResumableDownloader(partial, progress=progress, size=size)
+        try:
+            pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=dest.name, path=dest.parent,
+                           downloader=downloader)
+            return dest
+        except ValueError as err:  # pooch: the hash does not match; its temporary file is already deleted
+            partial.unlink(missing_ok=True)
+            failures.append(f"{url}: wrong checksum ({' '.join(str(err).split())})")
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            kept = f"; {partial.stat().st_size} bytes kept in {partial} to resume" if partial.exists() else ""
+            failures.append(f"{url}: {type(err).__name__}: {err}{kept}")
+    raise DatasetError(
+        f"could not download {dest.name} with SHA-256 {sha256}:\n  " + "\n  ".join(failures)
+        + "\nRun again to resume, add a working mirror, or download the archive yourself and point the config at it"
+    )
+
+
+# ---- extraction ---------------------------------------------------------------------------------------------
+
+
+def extract(archive: str | Path, dest: str | Path) -> Path:
+    """Unpack a tar (any compression) or zip archive into the folder ``dest``: all of it or, on error, nothing."""
+    archive, dest = Path(archive), Path(dest)
+    if not archive.is_file():
+        raise DatasetError(f"{archive}: no such archive; check the path")
+    tmp = dest.with_name(dest.name + ".extracting")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        if tarfile.is_tarfile(archive):
+            with tarfile.open(archive, "r:*") as tar:
+                if hasattr(tarfile, "data_filter"):  # refuses absolute paths, .. and links out of the folder
+                    tar.extractall(tmp, filter="data")
+                else:  # pragma: no cover - Python < 3.10.12 / 3.11.4
+                    for member in tar.getmembers():
+                        target = (tmp / member.name).resolve()
+                        if not target.is_relative_to(tmp.resolve()) or member.issym() or member.islnk():
+                            raise DatasetError(f"{archive}: unsafe member {member.name!r}; refusing to extract")
+                    tar.extractall(tmp)
+        elif zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp)  # zipfile never writes outside the folder
+        else:
+            raise DatasetError(f"{archive}: neither a tar nor a zip archive; download it again")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(f"{archive}: cannot extract ({err}); the file is damaged, download it again") from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+# ---- manifest -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ManifestRow:
+    clip: str
+    source: str  # the audio file
+    duration: float | None = None  # seconds, native
+    sample_rate: int | None = None  # native
+    channels: int | None = None
+    genre: str = ""
+    speaker: str = ""
+    chapter: str = ""
+    status: str = UNSELECTED  # selected | unselected | skipped
+    reason: str = ""
+
+
+COLUMNS = [f.name for f in fields(ManifestRow)]
+
+
+def _audio_files(root: Path) -> Iterable[Path]:
+    """Every file under root in sorted order, without macOS metadata (``._*``, ``__MACOSX``) or hidden folders."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def scan(source: Source, root: str | Path) -> list[ManifestRow]:
+    """One row per clip file of ``source``'s layout under ``root`` (any depth), sorted by clip id.
+
+    Duration, rate and channels come from the file header; a file whose header cannot be read, or a second file
+    with the same clip id (e.g. both ``.au`` and ``.wav``), is recorded as skipped with the reason.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder; point the config at the extracted dataset or its archive")
+    rows: dict[str, ManifestRow] = {}
+    duplicates: list[ManifestRow] = []
+    for path in _audio_files(root):
+        named = source.clip_id(path.name)
+        if named is None:
+            continue
+        cid, groups = named
+        labels = {k: v for k, v in groups.items() if k in ("genre", "speaker", "chapter")}
+        row = ManifestRow(clip=cid, source=str(path), **labels)
+        if cid in rows:
+            row.status, row.reason = SKIPPED, f"duplicate of {rows[cid].source}"
+            duplicates.append(row)
+            continue
+        try:
+            info = sf.info(str(path))
+            row.duration, row.sample_rate, row.channels = round(info.duration, 6), info.samplerate, info.channels
+            if info.frames == 0:
+                row.status, row.reason = SKIPPED, "no samples"
+        except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
+            row.status, row.reason = SKIPPED, f"unreadable: {' '.join(str(err).split())}"
+        rows[cid] = row
+    if not rows:
+        raise DatasetError(
+            f"{root}: no {source.name} files (like {source.id_format}) found; point the config at the extracted "
+            "dataset or its archive"
+        )
+    return sorted([*rows.values(), *duplicates], key=lambda r: (r.clip, r.status == SKIPPED, r.source))
+
+
+def clip_problem(path: str | Path, sample_rate: int, offset: float, seconds: float) -> str | None:
+    """Why ``path`` cannot become a clip with these settings (unreadable, empty, silent...), or None."""
+    try:
+        load_clip(path, sample_rate=sample_rate, offset=offset, duration=seconds)
+    except AudioError as err:
+        message = str(err)
+        return message.split(": ", 1)[1] if message.startswith(f"{path}: ") else message
+    return None
+
+
+def select(rows: list[ManifestRow], clips: int | None, seed: int, problem: Callable[[str], str | None]) -> None:
+    """Mark ``clips`` rows as selected by the module's seeded rule (in place); ``problem(source)`` vets each."""
+    candidates = [r for r in rows if r.status != SKIPPED]
+    if clips is None or clips >= len(candidates):
+        order = candidates
+    else:
+        order = [candidates[i] for i in np.random.default_rng(seed).permutation(len(candidates))]
+    taken = 0
+    for row in order:
+        if clips is not None and taken >= clips:
+            row.status = UNSELECTED
+            continue
+        reason = problem(row.source)
+        if reason:
+            row.status, row.reason = SKIPPED, reason
+        else:
+            row.status, taken = SELECTED, taken + 1
+
+
+def build_manifest(
+    source: str | Source,
+    root: str | Path,
+    clips: int | None = None,
+    seed: int = 0,
+    sample_rate: int = 22050,
+    offset: float = 0.0,
+    seconds: float = 10.0,
+) -> list[ManifestRow]:
+    """Scan ``root`` for ``source``'s files and select ``clips`` of them (None = all) with ``seed``."""
+    source = SOURCES[source] if isinstance(source, str) else source
+    rows = scan(source, root)
+    select(rows, clips, seed, lambda path: clip_problem(path, sample_rate, offset, seconds))
+    return rows
+
+
+def write_manifest(rows: Iterable[ManifestRow], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+    tmp.replace(path)
+
+
+def read_manifest(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def selected_clips(path: str | Path) -> dict[str, str]:
+    """{clip id: audio file} of the selected clips of a manifest, sorted by clip id."""
+    return dict(sorted((r["clip"], r["source"]) for r in read_manifest(path) if r["status"] == SELECTED))

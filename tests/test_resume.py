@@ -1,0 +1,83 @@
+"""Kill the real Snakemake (and separately a training job) mid-run, run again: no finished clip is trained twice."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
+# Three clips in one training job, one at a time, slow enough to be killed between clips.
+OVERRIDES = {"datasets": {"speech": {"max_clips": 3}},
+             "training": {"clips_per_job": 3, "clips_at_once": 1, "steps": 150, "snapshot_steps": [10]}}
+
+
+def command(results: Path, *extra: str) -> list[str]:
+    overrides = results.parent / f"{results.name}-overrides.yaml"
+    overrides.write_text(yaml.safe_dump(OVERRIDES))
+    target = str(results / "models" / "speech" / "t-pe-siren" / "b0000")
+    return [sys.executable, "-m", "snakemake", target, *extra, "--cores", "1", "--configfile", str(CONFIG),
+            str(overrides), "--config", f"results={results}"]
+
+
+def cached_clips(results: Path) -> int:
+    return len(list((results / ".train-cache").rglob("*.json")))
+
+
+def start_and_kill_after_first_clip(results: Path, kill) -> None:
+    run = subprocess.Popen(command(results), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while cached_clips(results) < 1 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run.poll() is None, "the run ended before it could be interrupted"
+    kill(run)
+    run.wait(timeout=60)
+    assert 1 <= cached_clips(results) < 3
+
+
+def trained_and_reused(results: Path) -> tuple[list[str], list[str]]:
+    log = (results / "logs" / "train" / "speech" / "t-pe-siren" / "b0000.log").read_text()
+    trained = re.search(r"^trained: (.*)$", log, re.M).group(1).split()
+    reused = re.search(r"^reused from an interrupted run: (.*)$", log, re.M).group(1).split()
+    return trained, reused
+
+
+def resume(results: Path) -> None:
+    subprocess.run(command(results, "--unlock"), cwd=ROOT, check=True, capture_output=True)
+    done = subprocess.run(command(results), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def check_resumed(results: Path) -> None:
+    trained, reused = trained_and_reused(results)
+    assert len(trained) + len(reused) == 3 and len(reused) >= 1, (trained, reused)
+    models = results / "models" / "speech" / "t-pe-siren" / "b0000"
+    assert len(list(models.glob("*.json"))) == 3 and not list(models.glob(".*.tmp"))
+    assert cached_clips(results) == 0
+
+
+def test_sigkill_of_snakemake_then_rerun_keeps_finished_clips(tmp_path):
+    results = tmp_path / "results"
+    start_and_kill_after_first_clip(results, lambda run: os.killpg(run.pid, signal.SIGKILL))
+    resume(results)
+    check_resumed(results)
+
+
+def test_sigkill_of_the_training_job_then_rerun_keeps_finished_clips(tmp_path):
+    def kill_training_job(run):
+        jobs = subprocess.run(["pgrep", "-f", "-g", str(run.pid), r"\.train\.py"], capture_output=True, text=True)
+        pids = [int(p) for p in jobs.stdout.split()]
+        assert pids, "no training job found"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+
+    results = tmp_path / "results"
+    start_and_kill_after_first_clip(results, kill_training_job)
+    resume(results)
+    check_resumed(results)

@@ -1,0 +1,26 @@
+import sys
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+
+from siamese_siren.audio import write_audio
+from siamese_siren.codecs import codec, round_trip
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+p = sm.params
+out = Path(sm.output[0])
+out.mkdir(parents=True, exist_ok=True)
+rows = []
+for clip, wav in zip(p.clips, sm.input, strict=True):
+    samples, rate = sf.read(wav, dtype="float32")
+    for kbps in p.bitrates:
+        name = f"{clip}__{kbps}k"
+        rt = round_trip(samples, rate, sm.wildcards.codec, kbps, out / f"{name}.{codec(sm.wildcards.codec).extension}")
+        write_audio(out / f"{name}.wav", rt.decoded, rt.sample_rate, subtype="FLOAT")
+        rows.append({"clip": clip, "codec": rt.codec, "target_kbps": kbps, "payload_bytes": rt.payload_bytes,
+                     "container_bytes": rt.container_bytes, "seconds": rt.seconds, "kbps": rt.kbps,
+                     "container_kbps": rt.container_kbps, "sample_rate": rt.sample_rate, "lag": rt.lag})
+        print(rows[-1])
+pd.DataFrame(rows).to_csv(out / "sizes.csv", index=False)

@@ -1,0 +1,16 @@
+import sys
+
+from siamese_siren.datasets import DatasetError, download
+
+console = sys.__stderr__
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+p = snakemake.params  # noqa: F821
+try:
+    download(p.urls, p.sha256, snakemake.output[0], size=p.size)  # noqa: F821
+except DatasetError as err:
+    message = (f"{err}\n(config: sources.{p.source}.urls and sources.{p.source}.sha256; or set "
+               f"sources.{p.source}.path to an archive or extracted folder you already have)")
+    print(message)
+    print(message, file=console)
+    sys.exit(1)
+print(f"{snakemake.output[0]}: SHA-256 {p.sha256} verified")  # noqa: F821

@@ -1,0 +1,14 @@
+import sys
+
+import pandas as pd
+
+from siamese_siren.figures import rate_distortion
+from siamese_siren.tables import rd_summary
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+points = pd.read_csv(sm.input[0])
+points = points[points["dataset"] == sm.wildcards.dataset]
+summary = rd_summary(points, sm.params.metrics)
+rate_distortion(summary, sm.params.metrics, sm.output[0],
+                title=f"{sm.wildcards.dataset}: rate-distortion (means over {points['clip'].nunique()} clips)")

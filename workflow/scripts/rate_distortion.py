@@ -1,0 +1,30 @@
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from siamese_siren.tables import codec_points, inr_points, kbps_needed, rd_summary, write_kbps_needed
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+p = sm.params
+scores = pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True)
+sizes = []
+for folder in map(Path, sm.input.compressed):  # .../compressed/{dataset}/{variant}/{setting}/{batch}
+    frame = pd.read_csv(folder / "sizes.csv")
+    sizes.append(frame.assign(dataset=folder.parents[2].name, variant=folder.parents[1].name,
+                              setting=folder.parent.name))
+sizes = pd.concat(sizes, ignore_index=True) if sizes else pd.DataFrame(
+    columns=["dataset", "variant", "setting", "clip", "bytes", "seconds"])
+frames = [inr_points(scores, sizes, p.settings, p.denoise, p.float_bytes)]
+if sm.input.codecs:
+    frames.append(codec_points(pd.concat([pd.read_csv(f) for f in sm.input.codecs], ignore_index=True)))
+points = pd.concat(frames, ignore_index=True)
+first = ["dataset", "family", "method", "point", "clip", "kbps", "bytes"]
+points = points[first + [c for c in points.columns if c not in first]]
+points.to_csv(sm.output.points, index=False)
+summary = rd_summary(points, p.spec["metrics"])
+print(summary.to_string())
+caption = ("kbps needed to reach each mean quality, per method: each codec (over its bitrates), each INR "
+           "precision (over the variants) and the best INR file of any precision (INR (any)).")
+write_kbps_needed(kbps_needed(summary, p.spec["quality"]), sm.output.csv, sm.output.md, caption=caption)

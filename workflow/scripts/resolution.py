@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+from siamese_siren import bitstream
+from siamese_siren.audio import write_audio
+from siamese_siren.decode import reconstruct
+from siamese_siren.figures import resolution
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+p = sm.params
+compressed = bitstream.read(Path(sm.input[0]) / f"{p.clip}.ssr")
+mode = "int8-paper" if p.spec["precision"] == "int8-paper" else "int8"
+out = Path(sm.output.decoded)
+out.mkdir(parents=True, exist_ok=True)
+signals = {}
+for rate in p.spec["rates"]:
+    signals[rate] = reconstruct(compressed, rate, precision=mode)[:, 0]  # head a, no denoising
+    write_audio(out / f"{p.clip}__{rate}.wav", signals[rate], rate, subtype="FLOAT")
+    print(rate, len(signals[rate]))
+resolution(signals, sm.output.figure,
+           title=f"{p.clip}: one {p.spec['variant']} file ({p.spec['precision']}, "
+                 f"{Path(sm.input[0]).joinpath(p.clip + '.ssr').stat().st_size} bytes) decoded at several rates")
