@@ -92,6 +92,9 @@ def test_figure_through_slurm_with_gpu_groups(slurm_env, tmp_path):
     base = [sys.executable, "-m", "snakemake", "--configfile", str(TEST_CONFIG), "--config", f"results={results}",
             # only ViSQOL (Figure 4's metric): the test is about SLURM, and the others take minutes on 2 cores
             "metrics={'speech': ['visqol'], 'music': ['visqol']}"]
+    # The dataset manifests first (two small local jobs), so that the dry run below shows every job to come.
+    manifests = [str(results / "manifests" / f"{d}.csv") for d in ("speech", "music")]
+    subprocess.run([*base, "--cores", "1", *manifests], cwd=ROOT, check=True, capture_output=True, timeout=300)
     plan = subprocess.run([*base, "--dry-run", "--cores", "1", target], cwd=ROOT, env=slurm_env,
                           capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]

@@ -249,23 +249,20 @@ def _audio_files(root: Path) -> Iterable[Path]:
                 yield Path(folder) / name
 
 
-def scan(source: Source, root: str | Path) -> list[ManifestRow]:
-    """One row per clip file of ``source``'s layout under ``root`` (any depth), sorted by clip id.
+def folder_clip_id(relative_path: str | Path) -> str:
+    """A wildcard-safe, stable clip id from a file's path relative to its dataset folder."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(Path(relative_path).with_suffix(""))).lstrip("._-")
+
+
+def _rows(named_files: Iterable[tuple[Path, str, dict[str, str]]]) -> list[ManifestRow]:
+    """A row per (file, clip id, labels), sorted by clip id, with header facts or why the file is skipped.
 
     Duration, rate and channels come from the file header; a file whose header cannot be read, or a second file
     with the same clip id (e.g. both ``.au`` and ``.wav``), is recorded as skipped with the reason.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder; point the config at the extracted dataset or its archive")
     rows: dict[str, ManifestRow] = {}
     duplicates: list[ManifestRow] = []
-    for path in _audio_files(root):
-        named = source.clip_id(path.name)
-        if named is None:
-            continue
-        cid, groups = named
-        labels = {k: v for k, v in groups.items() if k in ("genre", "speaker", "chapter")}
+    for path, cid, labels in named_files:
         row = ManifestRow(clip=cid, source=str(path), **labels)
         if cid in rows:
             row.status, row.reason = SKIPPED, f"duplicate of {rows[cid].source}"
@@ -279,12 +276,42 @@ def scan(source: Source, root: str | Path) -> list[ManifestRow]:
         except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
             row.status, row.reason = SKIPPED, f"unreadable: {' '.join(str(err).split())}"
         rows[cid] = row
+    return sorted([*rows.values(), *duplicates], key=lambda r: (r.clip, r.status == SKIPPED, r.source))
+
+
+def _folder(root: str | Path) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder; point the config at the extracted dataset or its archive")
+    return root
+
+
+def scan(source: Source, root: str | Path) -> list[ManifestRow]:
+    """One row per clip file of ``source``'s layout under ``root`` (any depth), sorted by clip id."""
+    root = _folder(root)
+    named = ((path, *source.clip_id(path.name)) for path in _audio_files(root) if source.clip_id(path.name))
+    rows = _rows((path, cid, {k: v for k, v in groups.items() if k in ("genre", "speaker", "chapter")})
+                 for path, cid, groups in named)
     if not rows:
         raise DatasetError(
             f"{root}: no {source.name} files (like {source.id_format}) found; point the config at the extracted "
             "dataset or its archive"
         )
-    return sorted([*rows.values(), *duplicates], key=lambda r: (r.clip, r.status == SKIPPED, r.source))
+    return rows
+
+
+def scan_folder(root: str | Path, pattern: str = "*") -> list[ManifestRow]:
+    """One row per file of a user's own folder matching ``pattern`` (a glob, ``**`` recursive), by clip id.
+
+    Any file counts, audio or not: a text file named ``.wav`` is listed as skipped with the reason, not ignored.
+    """
+    root = _folder(root)
+    files = sorted(p for p in root.glob(pattern) if p.is_file()
+                   and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts))
+    rows = _rows((path, folder_clip_id(path.relative_to(root)), {}) for path in files)
+    if not rows:
+        raise DatasetError(f"{root}: no files match {pattern!r}; fix the dataset's path or pattern")
+    return rows
 
 
 def clip_problem(path: str | Path, sample_rate: int, offset: float, seconds: float) -> str | None:
@@ -297,11 +324,16 @@ def clip_problem(path: str | Path, sample_rate: int, offset: float, seconds: flo
     return None
 
 
-def select(rows: list[ManifestRow], clips: int | None, seed: int, problem: Callable[[str], str | None]) -> None:
-    """Mark ``clips`` rows as selected by the module's seeded rule (in place); ``problem(source)`` vets each."""
+def select(
+    rows: list[ManifestRow], clips: int | None, seed: int | None, problem: Callable[[str], str | None]
+) -> None:
+    """Mark ``clips`` rows as selected by the module's seeded rule (in place); ``problem(source)`` vets each.
+
+    ``seed=None`` takes the first usable clips in sorted order instead (a user folder's ``max_clips``).
+    """
     candidates = [r for r in rows if r.status != SKIPPED]
-    if clips is None or clips >= len(candidates):
-        order = candidates
+    if clips is None or clips >= len(candidates) or seed is None:
+        order = candidates  # sorted by clip id
     else:
         order = [candidates[i] for i in np.random.default_rng(seed).permutation(len(candidates))]
     taken = 0
@@ -320,14 +352,18 @@ def build_manifest(
     source: str | Source,
     root: str | Path,
     clips: int | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     sample_rate: int = 22050,
     offset: float = 0.0,
     seconds: float = 10.0,
+    pattern: str = "*",
 ) -> list[ManifestRow]:
-    """Scan ``root`` for ``source``'s files and select ``clips`` of them (None = all) with ``seed``."""
-    source = SOURCES[source] if isinstance(source, str) else source
-    rows = scan(source, root)
+    """Scan ``root`` for ``source``'s files (``"folder"``: any file matching ``pattern``) and select ``clips`` of
+    them (None = all) with ``seed`` (None = the first usable ones in sorted order)."""
+    if source == "folder":
+        rows = scan_folder(root, pattern)
+    else:
+        rows = scan(SOURCES[source] if isinstance(source, str) else source, root)
     select(rows, clips, seed, lambda path: clip_problem(path, sample_rate, offset, seconds))
     return rows
 

@@ -40,55 +40,30 @@ def config_error(key, problem, fix):
 # ---- datasets and clips -------------------------------------------------------------------------------------
 
 
-def clip_id(path):
-    """A wildcard-safe, stable id from a file path relative to its dataset folder."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(Path(path).with_suffix(""))).lstrip("._-")
-
-
-def discover_clips(name, spec):
-    """Sorted {clip id: source file} of a folder dataset, so the DAG is known before anything runs."""
+def folder_path(name, spec):
     folder = Path(spec["path"])
     if not folder.is_dir():
         config_error(f"datasets.{name}.path", f"{folder} is not a folder", "point it at a folder of audio files")
-    files = sorted(
-        p for p in folder.glob(spec.get("pattern", "*")) if p.is_file() and not p.name.startswith("._")
-    )
-    clips = {}
-    for path in files:
-        cid = clip_id(path.relative_to(folder))
-        if cid in clips:
-            config_error(f"datasets.{name}", f"{path} and {clips[cid]} map to the same clip id", "rename one")
-        clips[cid] = str(path)
-    if spec.get("max_clips"):
-        clips = dict(list(clips.items())[: spec["max_clips"]])
-    if not clips:
-        config_error(f"datasets.{name}.pattern", f"no files match {spec.get('pattern')!r} in {folder}", "fix it")
-    return clips
-
-
-def from_manifest(spec):
-    return spec["source"] != "folder"
+    return str(folder)
 
 
 class Clips(Mapping):
     """{dataset: {clip id: source file}}, sorted by clip id.
 
-    How the DAG learns the clips: a folder dataset is globbed when the workflow is parsed (as cheap as listing a
-    folder). A gtzan/librispeech dataset is listed once, in its manifest, by the checkpoint dataset_manifest
-    (datasets.smk), which downloads, checks and extracts first when needed. Its clips are read from the
-    manifest inside input functions: before the manifest exists, Snakemake builds it and then re-evaluates the
-    jobs that asked (one checkpoint per dataset, never one per utterance); once it exists and is up to date, even
-    a dry run shows every job. So use CLIPS/BATCHES of such a dataset in input functions and params, not at
+    How the DAG learns the clips: every dataset is listed once, in its manifest, by the checkpoint
+    dataset_manifest (datasets.smk), which for gtzan/librispeech downloads, checks and extracts first when needed,
+    and for a user's folder lists the files matching its pattern. Unreadable, empty, non-finite and silent files
+    are recorded there as skipped with the reason and never become clips, so one bad file cannot stop a run.
+    Clips are read from the manifest inside input functions: before the manifest exists, Snakemake builds it and
+    then re-evaluates the jobs that asked (one checkpoint per dataset, never one per utterance); once it exists
+    and is up to date, even a dry run shows every job. So use CLIPS/BATCHES in input functions and params, not at
     parse time; dataset names (iterating CLIPS, `in CLIPS`) are always known.
     """
 
     def __init__(self):
-        self._folders = {n: discover_clips(n, s) for n, s in config["datasets"].items() if not from_manifest(s)}
         self._read = {}  # manifest path -> (mtime, clips)
 
     def __getitem__(self, dataset):
-        if dataset in self._folders:
-            return self._folders[dataset]
         if dataset not in config["datasets"]:
             raise KeyError(dataset)
         manifest = checkpoints.dataset_manifest.get(dataset=dataset).output[0]
@@ -169,10 +144,11 @@ def user_path(source):
 
 
 def dataset_source(dataset):
-    spec = config["datasets"][dataset]
-    if not from_manifest(spec):
-        config_error(f"datasets.{dataset}.source", "a folder dataset has no manifest", "use source gtzan or librispeech")
-    return spec["source"]
+    return config["datasets"][dataset]["source"]
+
+
+def folder(dataset):
+    return dataset_source(dataset) == "folder"
 
 
 def source_archive(wildcards):
@@ -181,8 +157,11 @@ def source_archive(wildcards):
 
 
 def dataset_root(wildcards):
-    """The folder the manifest lists: the user's extracted folder, or where the archive is extracted to."""
+    """The folder the manifest lists: a folder dataset's path, the user's extracted folder, or where the archive
+    is extracted to."""
     source = dataset_source(wildcards.dataset)
+    if source == "folder":
+        return config["datasets"][wildcards.dataset]["path"]
     path = user_path(source)
     return path if path and Path(path).is_dir() else f"{DATA}/{source}"
 
@@ -192,7 +171,9 @@ def manifest_file(dataset):
 
 
 for _name, _spec in config["datasets"].items():  # configuration errors before anything runs
-    if from_manifest(_spec):
+    if _spec["source"] == "folder":
+        folder_path(_name, _spec)
+    else:
         user_path(_spec["source"])
         if "path" in _spec:
             config_error(f"datasets.{_name}.path", f"a {_spec['source']} dataset takes its files from the source",
@@ -287,11 +268,8 @@ def figure_clip(name):
 
 
 def figure_dataset(name):
-    """A figure's dataset, checked at parse time; its clip too unless the clips come from a manifest (see Clips)."""
-    dataset = known_dataset(f"figures.{name}.dataset", figure(name)["dataset"])
-    if not from_manifest(config["datasets"][dataset]):
-        figure_clip(name)
-    return dataset
+    """A figure's dataset, checked at parse time (its clip is checked once the manifest exists, see Clips)."""
+    return known_dataset(f"figures.{name}.dataset", figure(name)["dataset"])
 
 
 def needs():

@@ -1,8 +1,8 @@
 # The public datasets of the paper (GTZAN, LibriSpeech train-clean-100): download with a SHA-256 check (a cut-off
-# download resumes), extract, and list once per dataset in a manifest (every file with its duration, native rate,
-# channels, label and status; unreadable and silent files recorded as skipped with the reason). The manifest is a
-# checkpoint: how the DAG learns its clips is explained at Clips in common.smk. The logic is
-# siamese_siren.datasets; folder datasets (source: folder) need none of this.
+# download resumes) and extract. Every dataset, a user's folder too, is listed once in a manifest (every file with
+# its duration, native rate, channels, label and status; unreadable and silent files recorded as skipped with the
+# reason). The manifest is a checkpoint: how the DAG learns its clips is explained at Clips in common.smk. The
+# logic is siamese_siren.datasets.
 
 # Downloads run where the internet is: on the submitting host, never on cluster compute nodes.
 localrules:
@@ -59,8 +59,9 @@ checkpoint dataset_manifest:
         manifest_file("{dataset}"),
     params:
         source=lambda wc: dataset_source(wc.dataset),
-        clips=lambda wc: config["datasets"][wc.dataset]["clips"],
-        seed=lambda wc: config["datasets"][wc.dataset]["seed"],
+        clips=lambda wc: config["datasets"][wc.dataset]["max_clips" if folder(wc.dataset) else "clips"],
+        seed=lambda wc: None if folder(wc.dataset) else config["datasets"][wc.dataset]["seed"],
+        pattern=lambda wc: config["datasets"][wc.dataset]["pattern"],
         sample_rate=config["clip"]["sample_rate"],
         offset=config["clip"]["offset"],
         seconds=config["clip"]["seconds"],
