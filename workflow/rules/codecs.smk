@@ -8,7 +8,8 @@
 rule codec:
     """A batch's clips through one codec at every configured bitrate: encoded files, aligned decodes, bytes."""
     input:
-        batch_clip_wavs,
+        clips=batch_clip_wavs,
+        manifest=manifest_of,
     output:
         directory(f"{R}/codecs/{{dataset}}/{{codec}}/{{batch}}"),
     wildcard_constraints:
@@ -31,6 +32,7 @@ rule score_codec:
     input:
         decoded=f"{R}/codecs/{{dataset}}/{{codec}}/{{batch}}",
         clips=batch_clip_wavs,
+        manifest=manifest_of,
     output:
         f"{R}/codec_scores/{{dataset}}/{{codec}}/{{batch}}.csv",
     params:
@@ -96,10 +98,11 @@ rule rate_distortion_figure:
 rule resolution:
     """One compressed file decoded at several sample rates (the network is continuous in time), and spectrograms."""
     input:
-        lambda wc: "{}/compressed/{}/{}/{}/{}".format(
+        compressed=lambda wc: "{}/compressed/{}/{}/{}/{}".format(
             R, resolution_clip()[0], config["resolution"]["variant"], setting_of(config["resolution"]["precision"]),
             batch_of(*resolution_clip()),
         ),
+        manifest=lambda wc: manifest_file(resolution_clip()[0]),
     output:
         decoded=directory(f"{R}/resolution"),
         figure=report(f"{R}/figures/resolution.png", caption="../report/resolution.rst", category="Figures"),

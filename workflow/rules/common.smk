@@ -170,6 +170,11 @@ def manifest_file(dataset):
     return f"{R}/manifests/{dataset}.csv"
 
 
+def manifest_of(wildcards):
+    """A rule whose params list a batch's clips names the manifest as input: remote jobs insist (checkpoint)."""
+    return manifest_file(wildcards.dataset)
+
+
 for _name, _spec in config["datasets"].items():  # configuration errors before anything runs
     if _spec["source"] == "folder":
         folder_path(_name, _spec)
@@ -382,6 +387,7 @@ def spectrogram_inputs(wildcards):
     return {
         "clip": clip_wav(dataset, clip),
         "reconstructions": [reconstruction_dir(dataset, v, clip) for v in figure(wildcards.name)["variants"]],
+        "manifest": manifest_file(dataset),
     }
 
 

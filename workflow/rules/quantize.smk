@@ -1,7 +1,8 @@
 rule quantize:
     """Post-training quantization of a batch's networks into .ssr files, with a size record."""
     input:
-        f"{R}/models/{{dataset}}/{{variant}}/{{batch}}",
+        models=f"{R}/models/{{dataset}}/{{variant}}/{{batch}}",
+        manifest=manifest_of,
     output:
         directory(f"{R}/compressed/{{dataset}}/{{variant}}/{{setting}}/{{batch}}"),
     params:

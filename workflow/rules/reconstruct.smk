@@ -2,6 +2,7 @@ rule reconstruct:
     """Decode a batch's networks into wav files, for the (precision, denoise) pairs a table or figure needs."""
     input:
         models=f"{R}/models/{{dataset}}/{{variant}}/{{batch}}",
+        manifest=manifest_of,
         compressed=lambda wc: [
             f"{R}/compressed/{wc.dataset}/{wc.variant}/{s}/{wc.batch}" for s in settings_needed(wc.dataset, wc.variant)
         ],

@@ -3,6 +3,7 @@ rule score:
     input:
         reconstructions=f"{R}/reconstructions/{{dataset}}/{{variant}}/{{batch}}",
         clips=batch_clip_wavs,
+        manifest=manifest_of,
     output:
         f"{R}/scores/{{dataset}}/{{variant}}/{{batch}}.csv",
     params:

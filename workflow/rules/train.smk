@@ -1,7 +1,8 @@
 rule train:
     """Fit one network per clip for a batch of clips (training.clips_per_job) in one job."""
     input:
-        batch_clip_wavs,
+        clips=batch_clip_wavs,
+        manifest=manifest_of,
     output:
         directory(f"{R}/models/{{dataset}}/{{variant}}/{{batch}}"),
     params:

@@ -13,7 +13,7 @@ p = sm.params
 out = Path(sm.output[0])
 out.mkdir(parents=True, exist_ok=True)
 rows = []
-for clip, wav in zip(p.clips, sm.input, strict=True):
+for clip, wav in zip(p.clips, sm.input.clips, strict=True):
     samples, rate = sf.read(wav, dtype="float32")
     for kbps in p.bitrates:
         name = f"{clip}__{kbps}k"

@@ -11,7 +11,7 @@ from siamese_siren.train import load_model, load_state
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
 p = sm.params
-models, out = Path(sm.input[0]), Path(sm.output[0])
+models, out = Path(sm.input.models), Path(sm.output[0])
 out.mkdir(parents=True, exist_ok=True)
 rows = []
 for clip in p.clips:

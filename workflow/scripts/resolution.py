@@ -9,7 +9,8 @@ from siamese_siren.figures import resolution
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
 p = sm.params
-compressed = bitstream.read(Path(sm.input[0]) / f"{p.clip}.ssr")
+ssr = Path(sm.input.compressed) / f"{p.clip}.ssr"
+compressed = bitstream.read(ssr)
 mode = "int8-paper" if p.spec["precision"] == "int8-paper" else "int8"
 out = Path(sm.output.decoded)
 out.mkdir(parents=True, exist_ok=True)
@@ -20,4 +21,4 @@ for rate in p.spec["rates"]:
     print(rate, len(signals[rate]))
 resolution(signals, sm.output.figure,
            title=f"{p.clip}: one {p.spec['variant']} file ({p.spec['precision']}, "
-                 f"{Path(sm.input[0]).joinpath(p.clip + '.ssr').stat().st_size} bytes) decoded at several rates")
+                 f"{ssr.stat().st_size} bytes) decoded at several rates")

@@ -17,7 +17,7 @@ p = sm.params
 variant = Variant.from_dict(p.variant)
 config = TrainConfig(steps=p.steps, lr=p.lr, weight_decay=p.weight_decay, seed=p.seed,
                      snapshot_steps=tuple(p.snapshot_steps), device=p.device, **p.switches)
-signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(p.clips, sm.input, strict=True)}
+signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(p.clips, sm.input.clips, strict=True)}
 trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
                          clips_at_once=p.clips_at_once, cache=p.cache)
 # tests/test_resume.py counts these lines
