@@ -171,7 +171,7 @@ def manifest_file(dataset):
 
 
 def manifest_of(wildcards):
-    """A rule whose params list a batch's clips names the manifest as input: remote jobs insist (checkpoint)."""
+    """The manifest, as an input of every job whose params list a batch's clips (remote jobs require it)."""
     return manifest_file(wildcards.dataset)
 
 
