@@ -130,6 +130,42 @@ class StackedSiren(nn.Module):
         return state
 
 
+class _BestState:
+    """Each clip's lowest-loss parameters, kept on the device with ``torch.where``: no host sync per step."""
+
+    def __init__(self, model: StackedSiren, losses: torch.Tensor) -> None:
+        self.model = model
+        self.params = list(model.weights) + list(model.biases)
+        self.kept = [p.detach().clone() for p in self.params]
+        self.loss = torch.full_like(losses[0], float("inf"))
+        self.step = torch.zeros_like(self.loss, dtype=torch.long)
+
+    @torch.no_grad()
+    def update(self, per_clip: torch.Tensor, step: int) -> None:
+        improved = per_clip < self.loss
+        self.loss = torch.where(improved, per_clip, self.loss)
+        self.step = torch.where(improved, step, self.step)
+        mask = improved.view(-1, 1, 1)
+        for kept, current in zip(self.kept, self.params, strict=True):
+            kept.copy_(torch.where(mask, current, kept))
+
+    def state(self, clip: int) -> dict:
+        half = len(self.model.weights)
+        return self.model.state_of(clip, self.kept[:half], self.kept[half:])
+
+
+def _check_finite(per_clip: torch.Tensor, step: int, labels: list[str], variant: Variant) -> float:
+    """The mean loss on the host (this syncs the device); a NaN/inf loss stops training naming its clip."""
+    values = per_clip.detach().cpu().numpy()
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise TrainingDiverged(
+            f"{labels[bad]}: loss became {values[bad]} at step {step} with variant {variant.name!r}; "
+            "retry with another seed (training.seed or the variant's seed) or a lower learning rate"
+        )
+    return float(values.mean())
+
+
 def train_batch(
     variant: Variant, signals: list[np.ndarray], config: TrainConfig = TrainConfig(), labels: list[str] | None = None
 ) -> list[TrainResult]:
@@ -139,7 +175,8 @@ def train_batch(
     state of each clip is tracked on the device without reading losses back every step, so the GPU never waits
     for the host; ``labels`` name the clips in progress and error messages.
     """
-    labels = labels or [f"clip {i}" for i in range(len(signals))]
+    count = len(signals)
+    labels = labels or [f"clip {i}" for i in range(count)]
     if config.steps < 1:
         raise ValueError(f"{labels[0]}: steps must be >= 1, got {config.steps}")
     if len({len(s) for s in signals}) != 1:
@@ -147,53 +184,36 @@ def train_batch(
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     template = SiameseSiren(variant)
-    model = StackedSiren(template, len(signals)).to(device)
+    model = StackedSiren(template, count).to(device)
     targets = torch.as_tensor(np.stack(signals).astype(np.float32), device=device).unsqueeze(2)  # (K, N, 1)
     inputs = template.to(device).encode_time(time_grid(targets.shape[1], device)).unsqueeze(0)  # encoded once
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step_fn = _compiled_step(model, config)
-
-    count = len(signals)
-    best_w = [w.detach().clone() for w in model.weights]
-    best_b = [b.detach().clone() for b in model.biases]
-    best_loss = torch.full((count,), float("inf"), device=device)
-    best_step = torch.zeros(count, dtype=torch.long, device=device)
     losses = torch.empty(config.steps, count, device=device)
-    snapshot_steps = sorted(s for s in set(config.snapshot_steps) if 0 < s <= config.steps)
+    best = _BestState(model, losses)
+    snapshot_steps = set(s for s in config.snapshot_steps if 0 < s <= config.steps)
     snapshots: list[dict[int, dict]] = [{} for _ in range(count)]
 
     _sync(device)
     start = time.perf_counter()
+    desc = labels[0] if count == 1 else f"{count} clips"
     try:
-        desc = labels[0] if count == 1 else f"{count} clips"
         with tqdm(total=config.steps, desc=desc, disable=not config.progress, unit="step") as bar:
             for step in range(config.steps):
                 per_clip = step_fn(inputs, targets)
-                with torch.no_grad():
-                    losses[step] = per_clip
-                    improved = per_clip < best_loss
-                    best_loss = torch.where(improved, per_clip, best_loss)
-                    best_step = torch.where(improved, step, best_step)
-                    mask = improved.view(-1, 1, 1)
-                    for kept, current in zip(best_w + best_b, list(model.weights) + list(model.biases), strict=True):
-                        kept.copy_(torch.where(mask, current, kept))
+                losses[step] = per_clip.detach()
+                best.update(per_clip.detach(), step)
                 optimizer.zero_grad(set_to_none=True)
                 per_clip.sum().backward()
                 optimizer.step()
                 done = step + 1
                 if done in snapshot_steps:
                     for k in range(count):
-                        snapshots[k][done] = model.state_of(k, best_w, best_b)
+                        snapshots[k][done] = best.state(k)
                 if done % config.check_every == 0 or done == config.steps:
-                    values = per_clip.detach().cpu().numpy()
-                    if not np.isfinite(values).all():
-                        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-                        raise TrainingDiverged(
-                            f"{labels[bad]}: loss became {values[bad]} at step {step} with variant {variant.name!r}; "
-                            "retry with another seed (training.seed or the variant's seed) or a lower learning rate"
-                        )
+                    mean = _check_finite(per_clip, step, labels, variant)
                     bar.update(done - bar.n)
-                    bar.set_postfix(loss=f"{values.mean():.3e}")
+                    bar.set_postfix(loss=f"{mean:.3e}")
     except torch.cuda.OutOfMemoryError as err:
         raise TrainingOutOfMemory(
             f"{labels[0]}: out of GPU memory training {count} clip(s) of {len(signals[0])} samples at once with "
@@ -204,9 +224,9 @@ def train_batch(
     all_losses = losses.cpu().numpy()
     return [
         TrainResult(
-            state=model.state_of(k, best_w, best_b),
-            best_step=int(best_step[k]),
-            best_loss=float(best_loss[k]),
+            state=best.state(k),
+            best_step=int(best.step[k]),
+            best_loss=float(best.loss[k]),
             losses=all_losses[:, k].copy(),
             snapshots=snapshots[k],
             wall_seconds=wall / count,
