@@ -122,6 +122,7 @@ def test_silence_and_too_short_give_nan_with_a_reason(clips):
             assert isinstance(rec[f"{m}_error"], str) and rec[f"{m}_error"], (m, rec)
     assert "silence" in silent_ref["pesq_error"] and "silence" in silent_deg["pesq_error"]
     assert "BufferTooShort" in too_short["pesq_error"] and "STOI" in too_short["stoi_error"]
+    assert "too short for ViSQOL" in too_short["visqol_error"] and "at least 1 s" in too_short["visqol_error"]
     assert math.isnan(silent_ref["snr_db"]) and silent_deg["snr_db"] == pytest.approx(0.0)
     assert silent_deg["stoi"] == 0.0 and silent_deg["stoi_error"] is None  # a silent output is just unintelligible
     assert good["pesq"] == pytest.approx(4.644, abs=0.01) and good["visqol_error"] is None

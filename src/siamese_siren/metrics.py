@@ -203,8 +203,15 @@ def _visqol_api(kind: str) -> Any:
 def _visqol(api: Any, ref: np.ndarray, deg: np.ndarray, rate: int) -> float:
     if _is_silent(deg):
         raise _Undefined("degraded signal is digital silence; ViSQOL is undefined (it returns NaN)")
-    with np.errstate(all="ignore"):
-        return api.measure_from_arrays(ref.astype(np.float64), deg.astype(np.float64), rate).moslqo
+    try:
+        with np.errstate(all="ignore"):
+            return api.measure_from_arrays(ref.astype(np.float64), deg.astype(np.float64), rate).moslqo
+    except (IndexError, ValueError) as err:
+        seconds = len(ref) / rate
+        if seconds < 1.5:  # its patches need about 1 s (speech mode fails below ~0.75 s, audio mode below ~1 s)
+            raise _Undefined(f"{seconds:.2f} s is too short for ViSQOL ({type(err).__name__}: {err}); "
+                             "score clips of at least 1 s") from err
+        raise
 
 
 def _pesq(ref: np.ndarray, deg: np.ndarray) -> float:
