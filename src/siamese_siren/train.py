@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from .models import SiameseSiren, Variant, time_grid
@@ -75,9 +76,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class _FromEncoded(nn.Module):
+    """A network called on already-encoded time, so training encodes its time grid once per job."""
+
+    def __init__(self, net: SiameseSiren) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, encoded: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_encoded(encoded)
+
+
 class StackedSiren(nn.Module):
-    """K independent networks of one architecture, trained as one: each linear layer's weights are stacked along a
-    leading clip axis and applied with batched matmuls, so K small clips fill a GPU that one would leave idle.
+    """K independent copies of one ``SiameseSiren``, trained as one: every parameter is stacked along a leading
+    clip axis and the network's own forward pass is vectorised over it (``torch.func.vmap``), so K small clips fill
+    a GPU that one would leave idle.
 
     Adam and its weight decay act element by element and the loss is a sum of per-clip losses, so every clip sees
     exactly the gradients and optimizer state it would see alone: the result equals K separate trainings up to
@@ -86,48 +99,22 @@ class StackedSiren(nn.Module):
 
     def __init__(self, template: SiameseSiren, copies: int) -> None:
         super().__init__()
-        self.variant = template.variant
-        linears = template.linear_layers()
-        module_names = {module: name for name, module in template.named_modules()}
-        self.layer_names = [module_names[layer] for layer in linears]
-        index = {layer: i for i, layer in enumerate(linears)}
-        self.trunk_plan = [(index[layer.linear], layer.omega) for layer in template.trunk]
-        self.head_plans = []
-        for head in template.heads:
-            sines, final = ([], head) if isinstance(head, nn.Linear) else (list(head)[:-1], head[-1])
-            self.head_plans.append(([(index[s.linear], s.omega) for s in sines], index[final]))
-        self.weights = nn.ParameterList(
-            [nn.Parameter(layer.weight.detach().expand(copies, -1, -1).clone()) for layer in linears]
+        self.names = [name for name, _ in template.named_parameters()]
+        self.stacked = nn.ParameterList(
+            [nn.Parameter(p.detach().expand(copies, *p.shape).clone()) for p in template.parameters()]
         )
-        self.biases = nn.ParameterList(
-            [nn.Parameter(layer.bias.detach().expand(copies, 1, -1).clone()) for layer in linears]
-        )
+        wrapped = _FromEncoded(template)
+        one_clip = lambda params, x: functional_call(wrapped, params, (x,))  # noqa: E731
+        self._batched = vmap(one_clip, in_dims=(0, None))
 
-    def _linear(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.biases[i], x, self.weights[i].transpose(1, 2))
+    def forward_encoded(self, encoded: torch.Tensor) -> torch.Tensor:
+        """(N, features) encoded time -> (K, N, 2): both heads of every clip's network, trunk run once each."""
+        params = {f"net.{name}": p for name, p in zip(self.names, self.stacked, strict=True)}
+        return self._batched(params, encoded)
 
-    def forward_encoded(self, x: torch.Tensor) -> torch.Tensor:
-        """(K or 1, N, features) encoded time -> (K, N, 2): both heads of every clip's network, trunk run once."""
-        x = x.expand(len(self.weights[0]), -1, -1)
-        for i, omega in self.trunk_plan:
-            x = torch.sin(omega * self._linear(i, x))
-        outputs = []
-        for sines, final in self.head_plans:
-            h = x
-            for i, omega in sines:
-                h = torch.sin(omega * self._linear(i, h))
-            outputs.append(self._linear(final, h))
-        if len(outputs) == 1:
-            outputs = outputs * 2
-        return torch.cat(outputs, dim=2)
-
-    def state_of(self, clip: int, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> dict:
+    def state_of(self, clip: int, tensors: list[torch.Tensor]) -> dict:
         """One clip's slice of stacked tensors, as a ``SiameseSiren`` state dict on the CPU."""
-        state = {}
-        for name, w, b in zip(self.layer_names, weights, biases, strict=True):
-            state[f"{name}.weight"] = w[clip].detach().cpu().clone()
-            state[f"{name}.bias"] = b[clip, 0].detach().cpu().clone()
-        return state
+        return {name: t[clip].detach().cpu().clone() for name, t in zip(self.names, tensors, strict=True)}
 
 
 class _BestState:
@@ -135,7 +122,7 @@ class _BestState:
 
     def __init__(self, model: StackedSiren, losses: torch.Tensor) -> None:
         self.model = model
-        self.params = list(model.weights) + list(model.biases)
+        self.params = list(model.stacked)
         self.kept = [p.detach().clone() for p in self.params]
         self.loss = torch.full_like(losses[0], float("inf"))
         self.step = torch.zeros_like(self.loss, dtype=torch.long)
@@ -145,13 +132,12 @@ class _BestState:
         improved = per_clip < self.loss
         self.loss = torch.where(improved, per_clip, self.loss)
         self.step = torch.where(improved, step, self.step)
-        mask = improved.view(-1, 1, 1)
         for kept, current in zip(self.kept, self.params, strict=True):
+            mask = improved.view(-1, *([1] * (current.dim() - 1)))
             kept.copy_(torch.where(mask, current, kept))
 
     def state(self, clip: int) -> dict:
-        half = len(self.model.weights)
-        return self.model.state_of(clip, self.kept[:half], self.kept[half:])
+        return self.model.state_of(clip, self.kept)
 
 
 def _check_finite(per_clip: torch.Tensor, step: int, labels: list[str], variant: Variant) -> float:
@@ -186,7 +172,7 @@ def train_batch(
     template = SiameseSiren(variant)
     model = StackedSiren(template, count).to(device)
     targets = torch.as_tensor(np.stack(signals).astype(np.float32), device=device).unsqueeze(2)  # (K, N, 1)
-    inputs = template.to(device).encode_time(time_grid(targets.shape[1], device)).unsqueeze(0)  # encoded once
+    inputs = template.to(device).encode_time(time_grid(targets.shape[1], device))  # encoded once per job
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step_fn = _compiled_step(model, config)
     losses = torch.empty(config.steps, count, device=device)
