@@ -226,3 +226,13 @@ def test_damaged_entropy_coded_files_are_refused(coder):
         bitstream.from_bytes(_recrc(body), "flags.ssr")
     with pytest.raises(ValueError, match="entropy coding must be one of"):
         CompressedClip.from_model(model, 22050, 11025, 0.42, 8, False, entropy="gzip")
+
+
+def test_weights_are_stored_offset_by_half_the_range_as_documented(trained_small):
+    clip = _compressed(trained_small)
+    data = bitstream.to_bytes(clip)
+    v = trained_small.variant
+    out, inp = bitstream.layer_shapes(v)[0]
+    start = 34 + 2 * (len(v.hidden) + len(v.siam)) + 4 + 4 * out  # header, then layer 0's scale and biases
+    expected = (clip.layers[0].weights.astype(np.int16) + 128).astype(np.uint8).tobytes()
+    assert data[start : start + out * inp] == expected

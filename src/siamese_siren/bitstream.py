@@ -154,21 +154,22 @@ def kbps(size_bytes: int, seconds: float) -> float:
     return 8.0 * size_bytes / seconds / 1000.0
 
 
-def _pack(values: np.ndarray, bits: int) -> bytes:
+def _pack(offset: np.ndarray, bits: int) -> bytes:
+    """Weights already offset to 0 .. 2^bits - 1 (uint8), packed most significant bit first."""
     if bits == 8:
-        return values.astype(np.int8).tobytes()
-    offset = values.astype(np.int16).ravel() + 2 ** (bits - 1)  # 0 .. 2^bits - 1
-    bit_matrix = np.unpackbits(offset.astype(np.uint8)[:, None], axis=1)[:, 8 - bits :]
+        return offset.tobytes()
+    bit_matrix = np.unpackbits(offset[:, None], axis=1)[:, 8 - bits :]
     return np.packbits(bit_matrix.ravel()).tobytes()
 
 
 def _unpack(data: bytes, count: int, bits: int) -> np.ndarray:
+    """The offset weights (uint8) of ``count`` packed ``bits``-bit integers."""
     if bits == 8:
-        return np.frombuffer(data, dtype=np.int8, count=count).copy()
+        return np.frombuffer(data, dtype=np.uint8, count=count)
     bit_matrix = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].reshape(count, bits)
     full = np.zeros((count, 8), dtype=np.uint8)
     full[:, 8 - bits :] = bit_matrix
-    return (np.packbits(full, axis=1).ravel().astype(np.int16) - 2 ** (bits - 1)).astype(np.int8)
+    return np.packbits(full, axis=1).ravel()
 
 
 def _zstd():
@@ -253,13 +254,9 @@ def to_bytes(clip: CompressedClip) -> bytes:
     parts, floats, symbols = [], [], []
     for (out, _), layer in zip(layer_shapes(v), clip.layers, strict=True):
         floats.append(layer.scales.astype("<f4").tobytes() + layer.bias.astype("<f4").reshape(out).tobytes())
-        symbols.append((layer.weights.astype(np.int16).ravel() + 2 ** (clip.bits - 1)).astype(np.int64))
-        parts += [
-            layer.scales.astype("<f4").tobytes(),
-            layer.bias.astype("<f4").reshape(out).tobytes(),
-            (layer.weights.astype(np.int16) + 2 ** (clip.bits - 1)).astype(np.uint8).tobytes()
-            if coded else _pack(layer.weights, clip.bits),
-        ]
+        offset = (layer.weights.astype(np.int16).ravel() + 2 ** (clip.bits - 1)).astype(np.uint8)  # 0..2^bits-1
+        symbols.append(offset.astype(np.int64))
+        parts += [floats[-1], offset.tobytes() if coded else _pack(offset, clip.bits)]
     payload = b"".join(parts)
     if clip.entropy == "zstd":
         compressor = _zstd().ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True, write_checksum=False)
@@ -317,12 +314,12 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
         pos += 4 * n_scales + 4 * out
         if entropy == "none":
             n_weight_bytes = -(-out * inp * bits // 8)
-            weights = _unpack(data[pos : pos + n_weight_bytes], out * inp, bits).reshape(out, inp)
+            offset = _unpack(data[pos : pos + n_weight_bytes], out * inp, bits)
         else:
             n_weight_bytes = out * inp
-            symbols = np.frombuffer(data, np.uint8, n_weight_bytes, pos)
-            _check(int(symbols.max(initial=0)) < 2**bits, source, f"weights outside {bits} bits; {hint}")
-            weights = (symbols.astype(np.int16) - 2 ** (bits - 1)).astype(np.int8).reshape(out, inp)
+            offset = np.frombuffer(data, np.uint8, n_weight_bytes, pos)
+            _check(int(offset.max(initial=0)) < 2**bits, source, f"weights outside {bits} bits; {hint}")
+        weights = (offset.astype(np.int16) - 2 ** (bits - 1)).astype(np.int8).reshape(out, inp)
         pos += n_weight_bytes
         _check(bool(np.isfinite(scales).all() and np.isfinite(bias).all()), source, "non-finite weights")
         layers.append(QuantizedLinear(weights=weights, scales=scales, bias=bias))
