@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--bits", type=int, default=8, choices=range(2, 9), metavar="2..8", help="weight bits (8)")
     enc.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
     enc.add_argument("--entropy", default="none", choices=bitstream.ENTROPY_CODINGS,
-                     help="entropy coding of the payload (none; zstd decodes to the same weights)")
+                     help="payload entropy coding: none, zstd or rans (smallest); all decode to the same weights")
     enc.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="rate the network learns (22050)")
     enc.add_argument("--offset", type=float, default=0.0, help="start, in seconds")
     enc.add_argument("--duration", type=float, default=None,
