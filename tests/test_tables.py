@@ -1,12 +1,17 @@
 """The paper's published tables as data, its size measures, and the tables we write (CSV, Markdown, LaTeX)."""
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from siamese_siren.models import VARIANTS
 from siamese_siren.paper import PaperMatch, paper_size_measures, paper_tables
+from siamese_siren.tables import METRIC_COLUMNS, _cell, build_table, write_table
 
 PAPER_TEXT = Path(__file__).resolve().parents[2] / "shared" / "docs" / "paper-siamese-siren.txt"
 
@@ -69,3 +74,114 @@ def test_a_paper_match_compares_only_listed_datasets_and_variants():
     assert match.status("demo", "sia").startswith("not comparable")
     assert match.status("libri", "other").startswith("no paper value")
     assert match.status("libri", "sia").startswith("compared with Table 1")
+
+
+# --- the tables we write ------------------------------------------------------------------------------------------
+
+TABLE1 = ["original-siren", "pe-siren", "optimized-siren", "siamese-siren"]
+
+
+def _records(clips: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-clip scores and sizes of TABLE1's variants on a speech and a music dataset; ``clips``: N per variant."""
+    rng = np.random.default_rng(0)
+    records, sizes = [], []
+    for dataset in ("libri", "music"):
+        for variant in TABLE1:
+            for clip in range(clips.get(variant, 5)):
+                row = {"dataset": dataset, "variant": variant, "clip": f"c{clip}", "visqol": rng.uniform(1.5, 2.5),
+                       "cdpam": rng.uniform(0.1, 0.3), "snr_db": rng.normal(10, 1), "lsd_db": 2.0}
+                if dataset == "libri":  # speech-only metrics: music has none
+                    row.update(pesq=rng.uniform(2, 2.5), stoi=rng.uniform(0.8, 0.9), estoi=rng.uniform(0.8, 0.9))
+                records.append(row)
+                sizes.append({"dataset": dataset, "variant": variant, "clip": f"c{clip}", "bytes": 1e5,
+                              "seconds": 10.0})
+    return pd.DataFrame(records), pd.DataFrame(sizes)
+
+
+def _written(tmp_path: Path, table: pd.DataFrame, caption: str = "Table 1: four models") -> dict[str, str]:
+    paths = {ext: tmp_path / f"table1.{ext}" for ext in ("csv", "md", "tex")}
+    write_table(table, paths["csv"], paths["md"], paths["tex"], caption=caption)
+    return {ext: path.read_text() for ext, path in paths.items()}
+
+
+def test_no_interval_below_three_clips_and_a_flag_where_it_leaves_the_scale():
+    assert _cell("visqol", 2.06, 13.43, 2) == "2.06 (N=2)"
+    assert _cell("visqol", 2.06, 0.5, 3) == "2.06 ± 0.50 (N=3)"
+    assert _cell("visqol", 1.2, 0.5, 3) == "1.20 ± 0.50† (N=3)"  # 0.7 is below ViSQOL's 1
+    assert _cell("estoi", -0.01, 0.5, 9) == "-0.01 ± 0.50 (N=9)"  # ESTOI may be negative, STOI may not
+    assert _cell("stoi", 0.1, 0.5, 9) == "0.10 ± 0.50† (N=9)"
+    assert _cell("snr_db", -3.0, 50.0, 4) == "-3.00 ± 50.00 (N=4)"  # no range: never flagged
+    assert _cell("pesq", np.nan, np.nan, 0) == "n/a"
+
+
+def test_tables_compare_with_the_paper_per_cell_on_the_papers_dataset(tmp_path):
+    records, sizes = _records({"pe-siren": 2})
+    match = PaperMatch("table1", datasets={"libri": "librispeech", "music": "gtzan"}, models={v: v for v in TABLE1})
+    table = build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(METRIC_COLUMNS), match)
+    libri = table[table["dataset"] == "libri"].set_index("variant")
+    siamese = libri.loc["siamese-siren"]
+    assert siamese["estoi_paper"] == 0.93 and siamese["ESTOI"].endswith("(N=5)")
+    assert siamese["estoi_diff"] == pytest.approx(siamese["estoi_mean"] - 0.93)
+    assert siamese["paper-faithful qint8 kB"] == pytest.approx(303.407)
+    assert siamese["qint8_kB_diff"] == pytest.approx(303.407 - 303.7)
+    assert np.isnan(siamese["stoi_paper"])  # the paper's STOI column is ESTOI: classic STOI is not compared
+    assert np.isnan(libri.loc["pe-siren", "visqol_ci95"]) and libri.loc["pe-siren", "ViSQOL"].endswith("(N=2)")
+    music = table[table["dataset"] == "music"]
+    assert music["paper comparison"].str.startswith("no paper value").all() and music["visqol_paper"].isna().all()
+
+    text = _written(tmp_path, table)
+    row = next(line for line in text["md"].splitlines() if "libri" in line and "siamese-siren" in line)
+    assert "paper 0.93; Δ " in row and "paper 303.7; Δ -0.293" in row
+    assert "Table 1: four models" in text["md"] and "Table 1 reports nothing on gtzan" in text["md"]
+    assert "compared with Table 1" in text["csv"]
+
+
+def test_speech_only_metrics_read_na_on_music_in_every_format(tmp_path):
+    records, sizes = _records({})
+    table = build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, ["visqol", "pesq", "estoi"])
+    text = _written(tmp_path, table)
+    csv = pd.read_csv(tmp_path / "table1.csv", keep_default_na=False)
+    assert (csv.loc[csv["dataset"] == "music", ["PESQ", "ESTOI", "pesq_mean"]] == "n/a").all().all()
+    music_md = [line for line in text["md"].splitlines() if line.startswith("| music")]
+    assert len(music_md) == 4 and all(line.count("| n/a") == 2 for line in music_md)
+    music_tex = text["tex"].split("(music)")[1]
+    for label in ("PESQ", "ESTOI"):
+        assert re.search(rf"^{label}( & n/a){{4}} \\\\$", music_tex, re.M)
+
+
+def test_a_run_off_the_papers_datasets_says_the_papers_numbers_are_not_comparable(tmp_path):
+    records, sizes = _records({})
+    table = build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, ["visqol"], PaperMatch("table1"))
+    assert table["paper comparison"].str.startswith("not comparable").all() and table["visqol_paper"].isna().all()
+    text = _written(tmp_path, table)
+    for ext in ("md", "tex"):
+        assert "The paper's numbers are not comparable to this run" in text[ext]
+        assert "paper 2.12" not in text[ext]
+    assert "not comparable: dataset 'libri' is not one of the paper's datasets" in text["csv"]
+
+
+def test_latex_needs_no_package_and_prints_numbers_and_symbols_as_latex(tmp_path):
+    records, sizes = _records({"pe-siren": 2})
+    match = PaperMatch("table1", datasets={"libri": "librispeech"}, models={v: v for v in TABLE1})
+    tex = _written(tmp_path, build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(METRIC_COLUMNS),
+                                         match))["tex"]
+    assert tex.isascii()  # ±, Δ, †, ≥ as LaTeX commands
+    assert r"$\pm$" in tex and r"$\Delta$" in tex
+    assert not re.search(r"\\(usepackage|toprule|midrule|bottomrule)", tex)
+    assert r"\caption{four models (libri)}" in tex and "Table 1" not in tex.split(r"\caption{")[1].split("}")[0]
+    assert not re.search(r"\d\.\d{4,}", tex)  # no 3000.000000, no 2.0634394966779366
+    assert " 3000 " in tex and " 140545 " in tex
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (texlive-latex-base)")
+def test_latex_compiles_in_a_plain_article_and_fits_the_page(tmp_path):
+    records, sizes = _records({"pe-siren": 2})
+    match = PaperMatch("table1", datasets={"libri": "librispeech", "music": "gtzan"}, models={v: v for v in TABLE1})
+    _written(tmp_path, build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(METRIC_COLUMNS), match))
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\input{table1.tex}\n"
+                                      "\\end{document}\n")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert run.returncode == 0, log[-3000:]
+    assert "Overfull" not in log and "Float too large" not in log and "LaTeX Warning" not in log, log[-3000:]

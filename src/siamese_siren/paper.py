@@ -76,8 +76,11 @@ class PaperMatch:
         name = self.table.replace("table", "Table ")
         if dataset not in self.datasets:
             return f"not comparable: dataset {dataset!r} is not one of the paper's datasets"
+        paper = _published()
+        if not ((paper["table"] == self.table) & (paper["dataset"] == self.datasets[dataset])).any():
+            return f"no paper value: {name} reports nothing on {self.datasets[dataset]}"
         if not self.values(dataset, variant):
-            return f"no paper value: {name} has no row for {variant!r} on {self.datasets[dataset]}"
+            return f"no paper value: {name} has no row for {variant!r}"
         return f"compared with {name} ({self.datasets[dataset]}, {self.models[variant]})"
 
 
