@@ -27,5 +27,5 @@ include: "workflow/rules/codecs.smk"
 
 rule all:
     input:
-        all_targets(),
+        PLAN.targets(),
     default_target: True

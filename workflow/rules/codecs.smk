@@ -1,9 +1,6 @@
 # Beyond the paper: reference codecs (Opus, MP3 through ffmpeg), rate-distortion figures and table, and one
-# compressed file decoded at several rates. The INR points come from the quantize/score stages
-# (needs() in common.smk adds rate_distortion's variants x precisions to them).
-
-# (helpers in common.smk)
-
+# compressed file decoded at several rates. The INR points come from the quantize/score stages (the plan adds
+# rate_distortion's variants x precisions to what they make).
 
 rule codec:
     """A batch's clips through one codec at every configured bitrate: encoded files, aligned decodes, bytes."""
@@ -11,16 +8,16 @@ rule codec:
         clips=batch_clip_wavs,
         manifest=manifest_of,
     output:
-        directory(f"{R}/codecs/{{dataset}}/{{codec}}/{{batch}}"),
+        directory(L.codec("{dataset}", "{codec}", "{batch}")),
     wildcard_constraints:
-        codec="|".join(CODEC_BITRATES) or "^$",
+        codec="|".join(PLAN.codec_bitrates) or "^$",
     params:
-        clips=lambda wc: BATCHES[wc.dataset][wc.batch],
-        bitrates=lambda wc: CODEC_BITRATES[wc.codec],
+        clips=batch_clips,
+        bitrates=lambda wc: PLAN.codec_bitrates[wc.codec],
     log:
-        f"{R}/logs/codecs/{{dataset}}/{{codec}}/{{batch}}.log",
+        L.log("codecs", "{dataset}", "{codec}", "{batch}"),
     benchmark:
-        f"{R}/benchmarks/codecs/{{dataset}}/{{codec}}/{{batch}}.tsv"
+        L.benchmark("codecs", "{dataset}", "{codec}", "{batch}")
     conda:
         "../../envs/core.yaml"
     script:
@@ -30,21 +27,21 @@ rule codec:
 rule score_codec:
     """Every metric for every codec decode of a batch, against the reference at the codec's rate."""
     input:
-        decoded=f"{R}/codecs/{{dataset}}/{{codec}}/{{batch}}",
+        decoded=L.codec("{dataset}", "{codec}", "{batch}"),
         clips=batch_clip_wavs,
         manifest=manifest_of,
     output:
-        f"{R}/codec_scores/{{dataset}}/{{codec}}/{{batch}}.csv",
+        L.codec_scores("{dataset}", "{codec}", "{batch}"),
     params:
-        clips=lambda wc: BATCHES[wc.dataset][wc.batch],
-        kind=lambda wc: kind(wc.dataset),
-        metrics=lambda wc: config["metrics"][kind(wc.dataset)],
+        clips=batch_clips,
+        kind=lambda wc: PLAN.kind(wc.dataset),
+        metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
         workers=config["metrics"]["workers"],
     threads: config["metrics"]["workers"]
     log:
-        f"{R}/logs/score_codec/{{dataset}}/{{codec}}/{{batch}}.log",
+        L.log("score_codec", "{dataset}", "{codec}", "{batch}"),
     benchmark:
-        f"{R}/benchmarks/score_codec/{{dataset}}/{{codec}}/{{batch}}.tsv"
+        L.benchmark("score_codec", "{dataset}", "{codec}", "{batch}")
     conda:
         "../../envs/metrics.yaml"
     script:
@@ -56,20 +53,20 @@ rule rate_distortion:
     input:
         unpack(rd_inputs),
     output:
-        points=f"{R}/rate_distortion/points.csv",
-        csv=report(f"{R}/rate_distortion/kbps_needed.csv", caption="../report/rate_distortion_table.rst",
+        points=L.rate_distortion("points.csv"),
+        csv=report(L.rate_distortion("kbps_needed.csv"), caption="../report/rate_distortion_table.rst",
                    category="Rate-distortion"),
-        md=f"{R}/rate_distortion/kbps_needed.md",
+        md=L.rate_distortion("kbps_needed.md"),
     params:
         spec=config.get("rate_distortion"),
-        denoise=lambda wc: {v: resolve_denoise(v, config["rate_distortion"]["denoise"])
+        denoise=lambda wc: {v: PLAN.denoise(v, config["rate_distortion"]["denoise"])
                             for v in config["rate_distortion"]["variants"]},
-        float_bytes=lambda wc: {v: 4 * parameter_count(variant(v)) for v in config["rate_distortion"]["variants"]},
-        settings={p: setting_of(p) for p in (config.get("rate_distortion") or {}).get("precisions", [])},
+        float_bytes=lambda wc: {v: 4 * parameter_count(PLAN.variant(v)) for v in config["rate_distortion"]["variants"]},
+        settings=lambda wc: {p: Precision.parse(p).setting for p in config["rate_distortion"]["precisions"]},
     log:
-        f"{R}/logs/rate_distortion/table.log",
+        L.log("rate_distortion", "table"),
     benchmark:
-        f"{R}/benchmarks/rate_distortion/table.tsv"
+        L.benchmark("rate_distortion", "table")
     conda:
         "../../envs/report.yaml"
     script:
@@ -79,16 +76,17 @@ rule rate_distortion:
 rule rate_distortion_figure:
     """kbps against quality for one dataset: codecs as curves, every INR variant and precision as points."""
     input:
-        f"{R}/rate_distortion/points.csv",
+        L.rate_distortion("points.csv"),
     output:
-        report(f"{R}/figures/rate_distortion_{{dataset}}.png", caption="../report/rate_distortion_figure.rst",
+        report(L.figure("rate_distortion_{dataset}"), caption="../report/rate_distortion_figure.rst",
                category="Rate-distortion"),
     params:
-        metrics=lambda wc: [m for m in config["rate_distortion"]["metrics"] if m in config["metrics"][kind(wc.dataset)]],
+        metrics=lambda wc: [m for m in config["rate_distortion"]["metrics"]
+                            if m in config["metrics"][PLAN.kind(wc.dataset)]],
     log:
-        f"{R}/logs/rate_distortion/figure_{{dataset}}.log",
+        L.log("rate_distortion", "figure_{dataset}"),
     benchmark:
-        f"{R}/benchmarks/rate_distortion/figure_{{dataset}}.tsv"
+        L.benchmark("rate_distortion", "figure_{dataset}")
     conda:
         "../../envs/report.yaml"
     script:
@@ -98,21 +96,17 @@ rule rate_distortion_figure:
 rule resolution:
     """One compressed file decoded at several sample rates (the network is continuous in time), and spectrograms."""
     input:
-        compressed=lambda wc: "{}/compressed/{}/{}/{}/{}".format(
-            R, resolution_clip()[0], config["resolution"]["variant"], setting_of(config["resolution"]["precision"]),
-            batch_of(*resolution_clip()),
-        ),
-        manifest=lambda wc: manifest_file(resolution_clip()[0]),
+        unpack(resolution_inputs),
     output:
-        decoded=directory(f"{R}/resolution"),
-        figure=report(f"{R}/figures/resolution.png", caption="../report/resolution.rst", category="Figures"),
+        decoded=directory(L.resolution()),
+        figure=report(L.figure("resolution"), caption="../report/resolution.rst", category="Figures"),
     params:
-        clip=lambda wc: resolution_clip()[1],
+        clip=lambda wc: figure_clip("resolution", config["resolution"])[1],
         spec=config.get("resolution"),
     log:
-        f"{R}/logs/figures/resolution.log",
+        L.log("figures", "resolution"),
     benchmark:
-        f"{R}/benchmarks/figures/resolution.tsv"
+        L.benchmark("figures", "resolution")
     conda:
         "../../envs/report.yaml"
     script:

@@ -12,18 +12,18 @@ localrules:
 rule download_dataset:
     """A public dataset's archive from the first working mirror, SHA-256 checked; a cut-off download resumes."""
     output:
-        f"{DATA}/{{source}}.tar.gz",
+        f"{PLAN.download_folder()}/{{source}}.tar.gz",
     wildcard_constraints:
-        source="|".join(PUBLIC_SOURCES),
+        source="|".join(SOURCES),
     params:
         source=lambda wc: wc.source,
         urls=lambda wc: config["sources"][wc.source]["urls"],
         sha256=lambda wc: config["sources"][wc.source]["sha256"],
         size=lambda wc: config["sources"][wc.source]["bytes"],
     log:
-        f"{R}/logs/datasets/download_{{source}}.log",
+        L.log("datasets", "download_{source}"),
     benchmark:
-        f"{R}/benchmarks/datasets/download_{{source}}.tsv"
+        L.benchmark("datasets", "download_{source}")
     conda:
         "../../envs/core.yaml"
     script:
@@ -33,18 +33,18 @@ rule download_dataset:
 rule extract_dataset:
     """The archive (downloaded, or the user's tar/zip) unpacked into one folder, all or nothing."""
     input:
-        source_archive,
+        lambda wc: PLAN.source_archive(wc.source),
     output:
-        directory(f"{DATA}/{{source}}"),
+        directory(f"{PLAN.download_folder()}/{{source}}"),
     wildcard_constraints:
-        source="|".join(PUBLIC_SOURCES),
+        source="|".join(SOURCES),
     params:
         sha256=lambda wc: config["sources"][wc.source]["sha256"],
-        downloaded=lambda wc: user_path(wc.source) is None,
+        downloaded=lambda wc: PLAN.user_path(wc.source) is None,
     log:
-        f"{R}/logs/datasets/extract_{{source}}.log",
+        L.log("datasets", "extract_{source}"),
     benchmark:
-        f"{R}/benchmarks/datasets/extract_{{source}}.tsv"
+        L.benchmark("datasets", "extract_{source}")
     conda:
         "../../envs/core.yaml"
     script:
@@ -54,21 +54,15 @@ rule extract_dataset:
 checkpoint dataset_manifest:
     """Every clip file of the dataset with its metadata, the seeded selection, and skipped files with the reason."""
     input:
-        dataset_root,
+        lambda wc: PLAN.dataset_root(wc.dataset),
     output:
-        manifest_file("{dataset}"),
+        L.manifest("{dataset}"),
     params:
-        source=lambda wc: dataset_source(wc.dataset),
-        clips=lambda wc: config["datasets"][wc.dataset]["max_clips" if folder(wc.dataset) else "clips"],
-        seed=lambda wc: None if folder(wc.dataset) else config["datasets"][wc.dataset]["seed"],
-        pattern=lambda wc: config["datasets"][wc.dataset]["pattern"],
-        sample_rate=config["clip"]["sample_rate"],
-        offset=config["clip"]["offset"],
-        seconds=config["clip"]["seconds"],
+        spec=lambda wc: PLAN.manifest_params(wc.dataset),
     log:
-        f"{R}/logs/datasets/manifest_{{dataset}}.log",
+        L.log("datasets", "manifest_{dataset}"),
     benchmark:
-        f"{R}/benchmarks/datasets/manifest_{{dataset}}.tsv"
+        L.benchmark("datasets", "manifest_{dataset}")
     conda:
         "../../envs/core.yaml"
     script:

@@ -3,16 +3,16 @@ rule prepare_clip:
     input:
         lambda wc: CLIPS[wc.dataset][wc.clip],
     output:
-        wav=f"{R}/clips/{{dataset}}/{{clip}}.wav",
-        meta=f"{R}/clips/{{dataset}}/{{clip}}.json",
+        wav=L.clip("{dataset}", "{clip}"),
+        meta=L.clip_meta("{dataset}", "{clip}"),
     params:
         sample_rate=config["clip"]["sample_rate"],
         offset=config["clip"]["offset"],
         seconds=config["clip"]["seconds"],
     log:
-        f"{R}/logs/prepare/{{dataset}}/{{clip}}.log",
+        L.log("prepare", "{dataset}", "{clip}"),
     benchmark:
-        f"{R}/benchmarks/prepare/{{dataset}}/{{clip}}.tsv"
+        L.benchmark("prepare", "{dataset}", "{clip}")
     conda:
         "../../envs/core.yaml"
     script:

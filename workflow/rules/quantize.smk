@@ -1,21 +1,18 @@
 rule quantize:
     """Post-training quantization of a batch's networks into .ssr files, with a size record."""
     input:
-        models=f"{R}/models/{{dataset}}/{{variant}}/{{batch}}",
+        models=L.models("{dataset}", "{variant}", "{batch}"),
+        metas=batch_clip_metas,
         manifest=manifest_of,
     output:
-        directory(f"{R}/compressed/{{dataset}}/{{variant}}/{{setting}}/{{batch}}"),
+        directory(L.compressed("{dataset}", "{variant}", "{setting}", "{batch}")),
     params:
-        clips=lambda wc: BATCHES[wc.dataset][wc.batch],
-        bits=lambda wc: config["quantize"][wc.setting]["bits"],
-        per_channel=lambda wc: config["quantize"][wc.setting]["per_channel"],
-        entropy=lambda wc: config["quantize"][wc.setting].get("entropy", "none"),
-        sample_rate=config["clip"]["sample_rate"],
-        clip_dir=lambda wc: f"{R}/clips/{wc.dataset}",
+        clips=batch_clips,
+        setting=lambda wc: PLAN.quantize_params(wc.setting),
     log:
-        f"{R}/logs/quantize/{{dataset}}/{{variant}}/{{setting}}/{{batch}}.log",
+        L.log("quantize", "{dataset}", "{variant}", "{setting}", "{batch}"),
     benchmark:
-        f"{R}/benchmarks/quantize/{{dataset}}/{{variant}}/{{setting}}/{{batch}}.tsv"
+        L.benchmark("quantize", "{dataset}", "{variant}", "{setting}", "{batch}")
     conda:
         "../../envs/core.yaml"
     script:

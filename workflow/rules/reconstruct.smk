@@ -1,24 +1,23 @@
 rule reconstruct:
     """Decode a batch's networks into wav files, for the (precision, denoise) pairs a table or figure needs."""
     input:
-        models=f"{R}/models/{{dataset}}/{{variant}}/{{batch}}",
+        models=L.models("{dataset}", "{variant}", "{batch}"),
         manifest=manifest_of,
-        compressed=lambda wc: [
-            f"{R}/compressed/{wc.dataset}/{wc.variant}/{s}/{wc.batch}" for s in settings_needed(wc.dataset, wc.variant)
-        ],
+        compressed=lambda wc: [L.compressed(wc.dataset, wc.variant, s, wc.batch)
+                               for s in PLAN.settings_needed(wc.dataset, wc.variant)],
     output:
-        directory(f"{R}/reconstructions/{{dataset}}/{{variant}}/{{batch}}"),
+        directory(L.reconstructions("{dataset}", "{variant}", "{batch}")),
     params:
-        clips=lambda wc: BATCHES[wc.dataset][wc.batch],
-        combos=combos,
+        clips=batch_clips,
+        reconstructions=lambda wc: PLAN.reconstructions(wc.dataset, wc.variant),
+        settings=lambda wc: PLAN.settings_needed(wc.dataset, wc.variant),
         alpha=config["denoise"]["alpha"],
         sample_rate=config["clip"]["sample_rate"],
         num_samples=round(config["clip"]["seconds"] * config["clip"]["sample_rate"]),
-        compressed_root=lambda wc: f"{R}/compressed/{wc.dataset}/{wc.variant}",
     log:
-        f"{R}/logs/reconstruct/{{dataset}}/{{variant}}/{{batch}}.log",
+        L.log("reconstruct", "{dataset}", "{variant}", "{batch}"),
     benchmark:
-        f"{R}/benchmarks/reconstruct/{{dataset}}/{{variant}}/{{batch}}.tsv"
+        L.benchmark("reconstruct", "{dataset}", "{variant}", "{batch}")
     conda:
         "../../envs/core.yaml"
     script:

@@ -1,22 +1,22 @@
 rule score:
     """Every metric for every reconstruction of a batch against its prepared clip: one CSV row per pair."""
     input:
-        reconstructions=f"{R}/reconstructions/{{dataset}}/{{variant}}/{{batch}}",
+        reconstructions=L.reconstructions("{dataset}", "{variant}", "{batch}"),
         clips=batch_clip_wavs,
         manifest=manifest_of,
     output:
-        f"{R}/scores/{{dataset}}/{{variant}}/{{batch}}.csv",
+        L.scores("{dataset}", "{variant}", "{batch}"),
     params:
-        clips=lambda wc: BATCHES[wc.dataset][wc.batch],
-        combos=combos,
-        kind=lambda wc: kind(wc.dataset),
-        metrics=lambda wc: config["metrics"][kind(wc.dataset)],
+        clips=batch_clips,
+        reconstructions=lambda wc: PLAN.reconstructions(wc.dataset, wc.variant),
+        kind=lambda wc: PLAN.kind(wc.dataset),
+        metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
         workers=config["metrics"]["workers"],
     threads: config["metrics"]["workers"]
     log:
-        f"{R}/logs/score/{{dataset}}/{{variant}}/{{batch}}.log",
+        L.log("score", "{dataset}", "{variant}", "{batch}"),
     benchmark:
-        f"{R}/benchmarks/score/{{dataset}}/{{variant}}/{{batch}}.tsv"
+        L.benchmark("score", "{dataset}", "{variant}", "{batch}")
     conda:
         "../../envs/metrics.yaml"
     script:
@@ -26,13 +26,13 @@ rule score:
 rule aggregate_scores:
     """One tidy table of every per-clip record the tables and figures use."""
     input:
-        lambda wc: sorted({f for (dataset, name) in NEEDS for f in score_files(dataset, name)}),
+        lambda wc: sorted(f for dataset, name in PLAN.scored() for f in score_files(dataset, name)),
     output:
-        report(f"{R}/scores.csv", caption="../report/scores.rst", category="Per-clip records"),
+        report(L.all_scores(), caption="../report/scores.rst", category="Per-clip records"),
     log:
-        f"{R}/logs/aggregate_scores.log",
+        L.log("aggregate_scores"),
     benchmark:
-        f"{R}/benchmarks/aggregate_scores.tsv"
+        L.benchmark("aggregate_scores")
     conda:
         "../../envs/report.yaml"
     script:

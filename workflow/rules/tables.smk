@@ -3,19 +3,19 @@ rule table:
     input:
         unpack(table_inputs),
     output:
-        csv=report(f"{R}/tables/{{name}}.csv", caption="../report/table.rst", category="Tables",
+        csv=report(L.table("{name}", "csv"), caption="../report/table.rst", category="Tables",
                    subcategory="{name}"),
-        md=f"{R}/tables/{{name}}.md",
-        tex=f"{R}/tables/{{name}}.tex",
+        md=L.table("{name}", "md"),
+        tex=L.table("{name}", "tex"),
     params:
         spec=lambda wc: config["tables"][wc.name],
-        variants=lambda wc: {v: variant(v).to_dict() for v in config["tables"][wc.name]["variants"]},
-        denoise=lambda wc: {v: resolve_denoise(v, config["tables"][wc.name]["denoise"])
+        variants=lambda wc: {v: PLAN.variant(v).to_dict() for v in config["tables"][wc.name]["variants"]},
+        denoise=lambda wc: {v: PLAN.denoise(v, config["tables"][wc.name]["denoise"])
                             for v in config["tables"][wc.name]["variants"]},
     log:
-        f"{R}/logs/tables/{{name}}.log",
+        L.log("tables", "{name}"),
     benchmark:
-        f"{R}/benchmarks/tables/{{name}}.tsv"
+        L.benchmark("tables", "{name}")
     conda:
         "../../envs/report.yaml"
     script:

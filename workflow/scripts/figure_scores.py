@@ -12,7 +12,9 @@ if sm.wildcards.name == "fig4":
     chosen = records[(records["precision"] == spec["precision"]) & (records["variant"] == spec["variant"])]
     denoise_ablation(chosen, spec["metric"], sm.output[0])
 else:
-    float_runs = records[records["precision"].str.fullmatch(r"float(-step\d+)?") & (records["denoise"] == "none")]
+    # Float weights only: the final state and its training snapshots (the records with a step), not denoised.
+    float_runs = records[records["precision"].eq("float") | records["step"].notna()]
+    float_runs = float_runs[float_runs["denoise"] == "none"]
     # The final float state counts as the last step of its variant's run.
     final_steps = float_runs["variant"].map(sm.params.steps)
     float_runs = float_runs.assign(step=float_runs["step"].fillna(final_steps).astype(int))

@@ -4,6 +4,7 @@ from pathlib import Path
 import soundfile as sf
 
 from siamese_siren.figures import spectrograms
+from siamese_siren.plan import reconstruction_file
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
@@ -11,6 +12,6 @@ p = sm.params
 reference, rate = sf.read(sm.input.clip, dtype="float32")
 signals = {"reference": reference}
 for name, folder in zip(p.variants, sm.input.reconstructions, strict=True):
-    decoded, _ = sf.read(Path(folder) / f"{p.clip}__{p.precision}__none.wav", dtype="float32")
+    decoded, _ = sf.read(Path(folder) / reconstruction_file(p.clip, p.precision, "none"), dtype="float32")
     signals[f"{name}\n{p.precision}, {p.steps[name]} steps"] = decoded
 spectrograms(signals, rate, sm.output[0], title=f"clip {p.clip}")

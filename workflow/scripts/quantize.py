@@ -10,20 +10,21 @@ from siamese_siren.train import load_model, load_state
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
-p = sm.params
+setting = sm.params.setting
 models, out = Path(sm.input.models), Path(sm.output[0])
 out.mkdir(parents=True, exist_ok=True)
 rows = []
-for clip in p.clips:
+for clip, meta_file in zip(sm.params.clips, sm.input.metas, strict=True):
     variant = Variant.from_dict(json.loads((models / f"{clip}.json").read_text())["variant"])
-    meta = json.loads((Path(p.clip_dir) / f"{clip}.json").read_text())
+    meta = json.loads(Path(meta_file).read_text())
     model = load_model(variant, load_state(models / f"{clip}.pt"))
     compressed = bitstream.CompressedClip.from_model(
-        model, meta["sample_rate"], meta["samples"], meta["peak"], p.bits, p.per_channel, p.entropy
+        model, meta["sample_rate"], meta["samples"], meta["peak"], setting["bits"], setting["per_channel"],
+        setting["entropy"],
     )
     size = bitstream.write(out / f"{clip}.ssr", compressed)
     seconds = meta["samples"] / meta["sample_rate"]
-    rows.append({"clip": clip, "bytes": size, "seconds": seconds, "kbps": bitstream.kbps(size, seconds),
-                 "bits": p.bits, "per_channel": p.per_channel,
-                 "entropy": p.entropy, "uncompressed_bytes": bitstream.file_size(variant, p.bits, p.per_channel)})
+    rows.append({"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant, "setting": sm.wildcards.setting,
+                 "clip": clip, "bytes": size, "seconds": seconds, "kbps": bitstream.kbps(size, seconds), **setting,
+                 "uncompressed_bytes": bitstream.file_size(variant, setting["bits"], setting["per_channel"])})
 pd.DataFrame(rows).to_csv(out / "sizes.csv", index=False)

@@ -9,11 +9,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
 p = sm.params
 scores = pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True)
-sizes = []
-for folder in map(Path, sm.input.compressed):  # .../compressed/{dataset}/{variant}/{setting}/{batch}
-    frame = pd.read_csv(folder / "sizes.csv")
-    sizes.append(frame.assign(dataset=folder.parents[2].name, variant=folder.parents[1].name,
-                              setting=folder.parent.name))
+sizes = [pd.read_csv(Path(folder) / "sizes.csv") for folder in sm.input.compressed]
 sizes = pd.concat(sizes, ignore_index=True) if sizes else pd.DataFrame(
     columns=["dataset", "variant", "setting", "clip", "bytes", "seconds"])
 frames = [inr_points(scores, sizes, p.settings, p.denoise, p.float_bytes)]

@@ -5,13 +5,14 @@ from siamese_siren import bitstream
 from siamese_siren.audio import write_audio
 from siamese_siren.decode import reconstruct
 from siamese_siren.figures import resolution
+from siamese_siren.plan import Precision
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
 p = sm.params
 ssr = Path(sm.input.compressed) / f"{p.clip}.ssr"
 compressed = bitstream.read(ssr)
-mode = "int8-paper" if p.spec["precision"] == "int8-paper" else "int8"
+mode = Precision.parse(p.spec["precision"]).decode_mode
 out = Path(sm.output.decoded)
 out.mkdir(parents=True, exist_ok=True)
 signals = {}

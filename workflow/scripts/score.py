@@ -1,4 +1,3 @@
-import re
 import sys
 from pathlib import Path
 
@@ -6,6 +5,7 @@ import pandas as pd
 import soundfile as sf
 
 from siamese_siren.metrics import score_pairs
+from siamese_siren.plan import Precision, reconstruction_file
 
 
 def main(sm) -> None:
@@ -14,13 +14,11 @@ def main(sm) -> None:
     pairs, keys = [], []
     for clip, clip_wav in zip(p.clips, sm.input.clips, strict=True):
         reference = sf.read(clip_wav, dtype="float32")  # one array per clip: its resampling and CDPAM work is shared
-        for combo in p.combos:
-            precision, mode = combo.split(":")
-            pairs.append((reference, sf.read(reconstructions / f"{clip}__{precision}__{mode}.wav", dtype="float32")))
-            snapshot = re.fullmatch(r"float-step(\d+)", precision)
+        for precision, mode in p.reconstructions:
+            pairs.append((reference, sf.read(reconstructions / reconstruction_file(clip, precision, mode),
+                                             dtype="float32")))
             keys.append({"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant, "clip": clip,
-                         "precision": precision, "denoise": mode,
-                         "step": int(snapshot.group(1)) if snapshot else None})
+                         "precision": precision, "denoise": mode, "step": Precision.parse(precision).step})
     records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers)
     pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]).to_csv(sm.output[0], index=False)
 

@@ -13,10 +13,7 @@ scores = pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True)
 wanted = scores["precision"].eq(p.spec["precision"]) & scores.apply(
     lambda row: row["denoise"] == p.denoise[row["variant"]], axis=1
 )
-sizes = []
-for folder in map(Path, sm.input.compressed):  # .../compressed/{dataset}/{variant}/{setting}/{batch}
-    frame = pd.read_csv(folder / "sizes.csv")
-    sizes.append(frame.assign(dataset=folder.parents[2].name, variant=folder.parents[1].name))
+sizes = pd.concat([pd.read_csv(Path(folder) / "sizes.csv") for folder in sm.input.compressed], ignore_index=True)
 variants = {name: Variant.from_dict(spec) for name, spec in p.variants.items()}
-table = build_table(scores[wanted], pd.concat(sizes, ignore_index=True), variants, list(METRIC_COLUMNS))
+table = build_table(scores[wanted], sizes, variants, list(METRIC_COLUMNS))
 write_table(table, sm.output.csv, sm.output.md, sm.output.tex, caption=p.spec["caption"])

@@ -13,13 +13,13 @@ sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
 for name in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES"):
     print(f"{name}={os.environ.get(name, '')}")
 torch.set_num_threads(sm.threads)
-p = sm.params
-variant = Variant.from_dict(p.variant)
-config = TrainConfig(steps=p.steps, lr=p.lr, weight_decay=p.weight_decay, seed=p.seed,
-                     snapshot_steps=tuple(p.snapshot_steps), device=p.device, **p.switches)
-signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(p.clips, sm.input.clips, strict=True)}
+recipe = sm.params.recipe
+variant = Variant.from_dict(recipe["variant"])
+config = TrainConfig(steps=recipe["steps"], lr=recipe["lr"], weight_decay=recipe["weight_decay"], seed=recipe["seed"],
+                     snapshot_steps=tuple(recipe["snapshot_steps"]), device=recipe["device"], **recipe["switches"])
+signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(sm.params.clips, sm.input.clips, strict=True)}
 trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
-                         clips_at_once=p.clips_at_once, cache=p.cache)
+                         clips_at_once=recipe["clips_at_once"], cache=sm.params.cache)
 # tests/test_resume.py counts these lines
 print(f"trained: {' '.join(trained)}")
 print(f"reused from an interrupted run: {' '.join(c for c in signals if c not in trained)}")

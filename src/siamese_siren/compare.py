@@ -1,0 +1,151 @@
+"""Compare two results folders: did a change alter any result? ``python -m siamese_siren.compare A B``.
+
+What counts as a result, and is compared exactly: every ``.ssr`` and ``.wav`` byte, every value of every CSV
+(tables, per-clip scores, sizes, losses, manifests), trained weights, and JSON records. What is not: logs,
+benchmarks, the training cache, and the fields that record when, how fast or where a job ran. Figures (PNG) are
+compared byte for byte but listed apart, since a figure's look may change on purpose while its data does not.
+
+CSV files are compared as tables: rows in any order (sorted on every column), and a column present on one side
+only is reported as a note (a refactor may add a column, as the plan layer added dataset/variant/setting to
+``sizes.csv``), never silently dropped from the comparison of the columns both have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Folders that record how a run went, not what it produced.
+NOT_RESULTS = ("logs", "benchmarks", ".train-cache", ".snakemake")
+#: Record fields that change from run to run with the same results.
+VOLATILE_FIELDS = ("wall_seconds", "device_name", "seconds_per_step")
+#: Score-record columns that say which package version produced a value: differ after an upgrade, not a change.
+VOLATILE_COLUMNS = ("_version",)
+
+
+@dataclass
+class Comparison:
+    differences: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    compared: int = 0
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and not set(p.relative_to(root).parts[:1]) & set(NOT_RESULTS)}
+
+
+def _csv_difference(a: Path, b: Path) -> tuple[str | None, str | None]:
+    left, right = pd.read_csv(a), pd.read_csv(b)
+    note = None
+    if set(left.columns) != set(right.columns):
+        only = sorted(set(left.columns) ^ set(right.columns))
+        note = f"columns on one side only: {only}"
+    common = [c for c in left.columns if c in right.columns and not c.endswith(VOLATILE_COLUMNS)]
+    if len(left) != len(right):
+        return f"{len(left)} vs {len(right)} rows", note
+    left = left[common].sort_values(common, ignore_index=True, na_position="first")
+    right = right[common].sort_values(common, ignore_index=True, na_position="first")
+    for column in common:
+        x, y = left[column], right[column]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            same = np.array_equal(x.to_numpy(float), y.to_numpy(float), equal_nan=True)
+        else:
+            same = x.astype(str).equals(y.astype(str))
+        if not same:
+            return f"column {column!r} differs", note
+    return None, note
+
+
+def _json_difference(a: Path, b: Path) -> str | None:
+    def stable(path: Path) -> object:
+        record = json.loads(path.read_text())
+        if isinstance(record, dict):
+            return {k: v for k, v in record.items() if k not in VOLATILE_FIELDS}
+        return record
+
+    return None if stable(a) == stable(b) else "values differ"
+
+
+def _weights_difference(a: Path, b: Path) -> str | None:
+    import torch
+
+    left, right = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
+
+    def flat(state: object, prefix: str = "") -> dict:
+        if isinstance(state, dict):
+            return {k: v for key, value in state.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+        return {prefix: state}
+
+    left, right = flat(left), flat(right)
+    if left.keys() != right.keys():
+        return "different tensors"
+    same = all(torch.equal(left[k], right[k]) if isinstance(left[k], torch.Tensor) else left[k] == right[k]
+               for k in left)
+    return None if same else "weights differ"
+
+
+def compare_results(a: str | Path, b: str | Path) -> Comparison:
+    """Every result of folder ``a`` against folder ``b``; see the module docstring for what counts."""
+    a, b = Path(a), Path(b)
+    out = Comparison()
+    left, right = _files(a), _files(b)
+    for name in sorted(left ^ right):
+        out.differences.append(f"{name}: only in {a if name in left else b}")
+    for name in sorted(left & right):
+        x, y = a / name, b / name
+        out.compared += 1
+        if x.read_bytes() == y.read_bytes():
+            continue
+        suffix = x.suffix
+        if suffix == ".png":
+            out.figures.append(f"{name}: figure pixels or metadata differ")
+            continue
+        if suffix == ".csv":
+            problem, note = _csv_difference(x, y)
+            if note:
+                out.notes.append(f"{name}: {note}")
+        elif suffix == ".json":
+            problem = _json_difference(x, y)
+        elif suffix == ".pt":
+            problem = _weights_difference(x, y)
+        else:
+            problem = "bytes differ"
+        if problem:
+            out.differences.append(f"{name}: {problem}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m siamese_siren.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("a", type=Path, help="a results folder (e.g. before a change)")
+    parser.add_argument("b", type=Path, help="another results folder (e.g. after it)")
+    args = parser.parse_args(argv)
+    for folder in (args.a, args.b):
+        if not folder.is_dir():
+            parser.error(f"{folder} is not a folder")
+    result = compare_results(args.a, args.b)
+    for line in result.notes:
+        print(f"note: {line}")
+    for line in result.figures:
+        print(f"figure: {line}")
+    for line in result.differences:
+        print(f"DIFFERENT: {line}")
+    verdict = "identical results" if result.identical else f"{len(result.differences)} results differ"
+    print(f"{result.compared} files compared: {verdict}; {len(result.figures)} figures differ")
+    return 0 if result.identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

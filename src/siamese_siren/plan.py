@@ -1,0 +1,436 @@
+"""The workflow's plan: what a configuration asks for, and where each artifact lives. No Snakemake here.
+
+One owner for what the rules and scripts would otherwise each work out for themselves:
+
+* :class:`Precision`: the precision mini-language of the config (``float``, ``float-stepN``, ``int8-paper``, a
+  quantize setting) parsed once, with the setting whose file it decodes and the decode mode;
+* :class:`Layout`: every results path, one method per artifact; rules call it with ``"{wildcard}"`` arguments to
+  get their templates, input functions and tests with real values;
+* :class:`Plan`: a validated config dict (``snakemake.utils.validate`` fills the schema's defaults) turned into
+  variants (every :class:`~siamese_siren.models.Variant` field settable), training settings per variant, the
+  demand of the tables, figures, rate-distortion and resolution targets, and every config check that can run
+  before a job starts, each failing with a :class:`ConfigError` that names the key and the fix.
+
+A new precision, variant field or coder touches this module (and the schema), not the rules or scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .codecs import check_bitrate
+from .models import VARIANTS as LIBRARY_VARIANTS
+from .models import Variant
+
+#: The quantize setting of the paper's int8 file, which ``int8-paper`` decodes with quantized activations.
+PAPER_SETTING = "int8"
+PAPER_SETTING_FIELDS = {"bits": 8, "per_channel": False, "entropy": "none"}
+#: Denoising modes Figure 4 compares.
+ABLATION_DENOISE = ("none", "stationary", "nonstationary", "siamese")
+#: Keys of a config variant that are not architecture (every other key is a Variant field).
+RECIPE_KEYS = ("model", "steps", "seed")
+_SNAPSHOT = re.compile(r"float-step(\d+)")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key and the fix."""
+
+
+def config_error(key: str, problem: str, fix: str) -> NoReturn:
+    raise ConfigError(f"config key {key}: {problem}; {fix}")
+
+
+# ---- precisions ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Which weights a reconstruction plays: float (final or a training snapshot) or a compressed file.
+
+    ``name`` is the spelling in the config, in score records and in reconstruction file names.
+    """
+
+    name: str
+    setting: str | None = None  # the quantize setting whose .ssr file is decoded; None for float weights
+    step: int | None = None  # a float training snapshot's step
+    paper_mode: bool = False  # activations quantized at run time too, as PyTorch's dynamic quantization did
+
+    @classmethod
+    def parse(cls, name: str) -> Precision:
+        """``float``, ``float-stepN``, ``int8-paper`` or (anything else) the name of a quantize setting."""
+        if name == "float":
+            return cls(name)
+        if snapshot := _SNAPSHOT.fullmatch(name):
+            return cls(name, step=int(snapshot.group(1)))
+        if name == "int8-paper":
+            return cls(name, setting=PAPER_SETTING, paper_mode=True)
+        return cls(name, setting=name)
+
+    @property
+    def decode_mode(self) -> str:
+        """How :func:`siamese_siren.decode.reconstruct` evaluates the compressed file (for compressed precisions)."""
+        return "int8-paper" if self.paper_mode else "int8"
+
+
+def reconstruction_file(clip: str, precision: str, denoise: str) -> str:
+    """The name of a decoded clip inside its batch's reconstruction folder."""
+    return f"{clip}__{precision}__{denoise}.wav"
+
+
+# ---- results layout -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every path under the results folder. Called with ``"{dataset}"``-style arguments it gives rule templates."""
+
+    root: str
+
+    def manifest(self, dataset: str) -> str:
+        return f"{self.root}/manifests/{dataset}.csv"
+
+    def clip(self, dataset: str, clip: str) -> str:
+        return f"{self.root}/clips/{dataset}/{clip}.wav"
+
+    def clip_meta(self, dataset: str, clip: str) -> str:
+        return f"{self.root}/clips/{dataset}/{clip}.json"
+
+    def models(self, dataset: str, variant: str, batch: str) -> str:
+        return f"{self.root}/models/{dataset}/{variant}/{batch}"
+
+    def train_cache(self, dataset: str, variant: str) -> str:
+        return f"{self.root}/.train-cache/{dataset}/{variant}"
+
+    def compressed(self, dataset: str, variant: str, setting: str, batch: str) -> str:
+        return f"{self.root}/compressed/{dataset}/{variant}/{setting}/{batch}"
+
+    def reconstructions(self, dataset: str, variant: str, batch: str) -> str:
+        return f"{self.root}/reconstructions/{dataset}/{variant}/{batch}"
+
+    def scores(self, dataset: str, variant: str, batch: str) -> str:
+        return f"{self.root}/scores/{dataset}/{variant}/{batch}.csv"
+
+    def all_scores(self) -> str:
+        return f"{self.root}/scores.csv"
+
+    def codec(self, dataset: str, codec: str, batch: str) -> str:
+        return f"{self.root}/codecs/{dataset}/{codec}/{batch}"
+
+    def codec_scores(self, dataset: str, codec: str, batch: str) -> str:
+        return f"{self.root}/codec_scores/{dataset}/{codec}/{batch}.csv"
+
+    def table(self, name: str, ext: str) -> str:
+        return f"{self.root}/tables/{name}.{ext}"
+
+    def figure(self, name: str) -> str:
+        return f"{self.root}/figures/{name}.png"
+
+    def rate_distortion(self, name: str) -> str:
+        return f"{self.root}/rate_distortion/{name}"
+
+    def resolution(self) -> str:
+        return f"{self.root}/resolution"
+
+    def log(self, *parts: str) -> str:
+        return f"{self.root}/logs/{'/'.join(parts)}.log"
+
+    def benchmark(self, *parts: str) -> str:
+        return f"{self.root}/benchmarks/{'/'.join(parts)}.tsv"
+
+
+# ---- clips in batches ---------------------------------------------------------------------------------------
+
+
+def batches(clips: Iterable[str], size: int) -> dict[str, list[str]]:
+    """Clips grouped into training jobs of ``size``, in the given (sorted) order: {batch id: [clip ids]}."""
+    ids = list(clips)
+    return {f"b{i // size:04d}": ids[i : i + size] for i in range(0, len(ids), size)}
+
+
+def batch_of(grouped: Mapping[str, Sequence[str]], clip: str) -> str:
+    return next(batch for batch, ids in grouped.items() if clip in ids)
+
+
+def choose_clip(key: str, wanted: str | None, clips: Sequence[str]) -> str:
+    """The clip a figure shows: the configured one, or the dataset's first."""
+    chosen = wanted or clips[0]
+    if chosen not in clips:
+        config_error(key, f"no clip {chosen!r} in the dataset", f"use one of {list(clips)[:10]}")
+    return chosen
+
+
+# ---- the plan -----------------------------------------------------------------------------------------------
+
+
+def drop_unset_datasets(config: dict) -> None:
+    """A dataset set to null is left out, so a config merged onto config.yaml (config/paper.yaml) can drop one."""
+    if isinstance(config.get("datasets"), dict):
+        config["datasets"] = {name: spec for name, spec in config["datasets"].items() if spec is not None}
+
+
+class Plan:
+    """A validated configuration, resolved: variants, settings, demand and paths; every check at construction."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.layout = Layout(config["results"])
+        self.variants = {name: self._resolve_variant(name, spec) for name, spec in config["variants"].items()}
+        self._check_datasets()
+        self.codec_bitrates = self._codec_bitrates()
+        self.needs = self._needs()
+
+    # -- datasets
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.config["datasets"])
+
+    def kind(self, dataset: str) -> str:
+        return self.config["datasets"][dataset]["kind"]
+
+    def source(self, dataset: str) -> str:
+        return self.config["datasets"][dataset]["source"]
+
+    def user_path(self, source: str) -> str | None:
+        """The archive or extracted folder the user already has (sources.<source>.path), or None to download."""
+        path = self.config["sources"][source]["path"]
+        if path is not None and not Path(path).exists():
+            config_error(f"sources.{source}.path", f"{path} does not exist",
+                         "point it at the archive or the extracted folder, or set it to null to download")
+        return path
+
+    def download_folder(self) -> str:
+        return self.config["sources"]["folder"]
+
+    def source_archive(self, source: str) -> str:
+        """The archive to extract: the user's or the downloaded one."""
+        return self.user_path(source) or f"{self.download_folder()}/{source}.tar.gz"
+
+    def dataset_root(self, dataset: str) -> str:
+        """The folder a manifest lists: a folder dataset's path, the user's extracted folder, or the extraction."""
+        source = self.source(dataset)
+        if source == "folder":
+            return self.config["datasets"][dataset]["path"]
+        path = self.user_path(source)
+        return path if path and Path(path).is_dir() else f"{self.download_folder()}/{source}"
+
+    def manifest_params(self, dataset: str) -> dict[str, Any]:
+        spec, clip = self.config["datasets"][dataset], self.config["clip"]
+        folder = self.source(dataset) == "folder"
+        return {"source": self.source(dataset), "clips": spec["max_clips" if folder else "clips"],
+                "seed": None if folder else spec["seed"], "pattern": spec["pattern"],
+                "sample_rate": clip["sample_rate"], "offset": clip["offset"], "seconds": clip["seconds"]}
+
+    def _check_datasets(self) -> None:
+        for name, spec in self.config["datasets"].items():
+            if spec["source"] != "folder":
+                self.user_path(spec["source"])
+                if "path" in spec:
+                    config_error(f"datasets.{name}.path", f"a {spec['source']} dataset takes its files from the source",
+                                 f"set sources.{spec['source']}.path to your archive or extracted folder instead")
+                continue
+            folder = Path(spec["path"])
+            if not folder.is_dir():
+                config_error(f"datasets.{name}.path", f"{folder} is not a folder",
+                             "point it at a folder of audio files")
+            if not any(p.is_file() for p in folder.glob(spec["pattern"])):
+                config_error(f"datasets.{name}.pattern", f"no file in {folder} matches {spec['pattern']!r}",
+                             "put audio files there or change the pattern (e.g. '*.wav', '**/*.flac')")
+
+    def known_dataset(self, key: str, dataset: str) -> str:
+        if dataset not in self.config["datasets"]:
+            config_error(key, f"unknown dataset {dataset!r}", f"use one of {self.datasets}")
+        return dataset
+
+    # -- variants and training
+
+    def _resolve_variant(self, name: str, spec: Mapping[str, Any]) -> Variant:
+        """A library architecture (`model`) with any Variant field overridden, or an inline architecture."""
+        fields = {k: v for k, v in spec.items() if k not in RECIPE_KEYS}
+        if "model" in spec and spec["model"] not in LIBRARY_VARIANTS:
+            config_error(f"variants.{name}.model", f"unknown model {spec['model']!r}",
+                         f"use one of {list(LIBRARY_VARIANTS)}")
+        try:
+            if "model" in spec:
+                return dataclasses.replace(LIBRARY_VARIANTS[spec["model"]], **fields, name=name)
+            return Variant.from_dict({**fields, "name": name})
+        except (TypeError, ValueError) as err:
+            config_error(f"variants.{name}", str(err), "give `model` or layer widths `hidden`/`siam` (see the schema)")
+
+    def variant(self, name: str, key: str = "variants") -> Variant:
+        if name not in self.variants:
+            config_error(key, f"no variant named {name!r}", f"define it or use one of {list(self.variants)}")
+        return self.variants[name]
+
+    def model_name(self, name: str) -> str | None:
+        """The library architecture a config variant names with `model` (None for an inline architecture)."""
+        return self.config["variants"][name].get("model")
+
+    def steps(self, name: str) -> int:
+        return self.config["variants"][name].get("steps", self.config["training"]["steps"])
+
+    def seed(self, name: str) -> int:
+        return self.config["variants"][name].get("seed", self.config["training"]["seed"])
+
+    def snapshot_steps(self, name: str) -> list[int]:
+        return sorted(s for s in set(self.config["training"]["snapshot_steps"]) if s < self.steps(name))
+
+    def train_params(self, name: str) -> dict[str, Any]:
+        """What a training job of this variant needs besides its clips."""
+        training = self.config["training"]
+        return {"variant": self.variant(name).to_dict(), "steps": self.steps(name), "seed": self.seed(name),
+                "snapshot_steps": self.snapshot_steps(name), "lr": training["lr"],
+                "weight_decay": training["weight_decay"], "device": training["device"],
+                "clips_at_once": training["clips_at_once"],
+                "switches": {k: training[k] for k in ("compile", "tf32", "bf16")}}
+
+    # -- precisions and denoising
+
+    def precision(self, key: str, name: str) -> Precision:
+        """A configured precision, checked against the quantize settings."""
+        precision = Precision.parse(name)
+        quantize = self.config["quantize"]
+        if precision.paper_mode:
+            paper = quantize.get(PAPER_SETTING) or {}
+            if {k: paper.get(k, "none" if k == "entropy" else None) for k in PAPER_SETTING_FIELDS} != \
+                    PAPER_SETTING_FIELDS:
+                config_error(f"quantize.{PAPER_SETTING}", "int8-paper decodes the paper's int8 file",
+                             "set it to {bits: 8, per_channel: false}")
+        elif precision.setting is not None and precision.setting not in quantize:
+            config_error(key, f"unknown precision {name!r}",
+                         f"use float, float-stepN, int8-paper or one of {list(quantize)}")
+        return precision
+
+    def quantize_params(self, setting: str) -> dict[str, Any]:
+        spec = self.config["quantize"][setting]
+        return {"bits": spec["bits"], "per_channel": spec["per_channel"], "entropy": spec.get("entropy", "none")}
+
+    def denoise(self, name: str, denoise: str) -> str:
+        """``auto`` resolved for a variant: siamese denoising when it has two heads."""
+        twin_heads = bool(self.variant(name).siam)
+        if denoise == "auto":
+            return "siamese" if twin_heads else "none"
+        if denoise == "siamese" and not twin_heads:
+            config_error("denoise", f"siamese denoising needs two heads, variant {name!r} has none",
+                         "use none or auto")
+        return denoise
+
+    # -- demand: which reconstructions the targets read
+
+    def table_datasets(self, table: str) -> list[str]:
+        wanted = self.config["tables"][table]["datasets"] or self.datasets
+        return [self.known_dataset(f"tables.{table}.datasets", d) for d in wanted]
+
+    def table_cells(self, table: str) -> list[tuple[str, str]]:
+        """(dataset, variant) of every row of a table, in the table's order."""
+        return [(d, v) for d in self.table_datasets(table) for v in self.config["tables"][table]["variants"]]
+
+    def table_setting(self, table: str) -> str:
+        """The quantize setting whose file sizes a table shows (a float table shows the paper's int8 file)."""
+        return Precision.parse(self.config["tables"][table]["precision"]).setting or PAPER_SETTING
+
+    def figure(self, name: str) -> dict | None:
+        return self.config["figures"].get(name)
+
+    def figure_dataset(self, name: str) -> str:
+        return self.known_dataset(f"figures.{name}.dataset", self.figure(name)["dataset"])
+
+    def figure_variants(self, name: str) -> list[str]:
+        spec = self.figure(name)
+        return spec["variants"] if "variants" in spec else [spec["variant"]]
+
+    def _needs(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        need: dict[tuple[str, str], set[tuple[str, str]]] = {}
+
+        def add(key: str, dataset: str, name: str, precision: str, denoise: str) -> None:
+            self.variant(name, key)
+            self.precision(key, precision)
+            need.setdefault((dataset, name), set()).add((precision, self.denoise(name, denoise)))
+
+        for table, spec in self.config["tables"].items():
+            for dataset in self.table_datasets(table):
+                for name in spec["variants"]:
+                    add(f"tables.{table}", dataset, name, spec["precision"], spec["denoise"])
+        if spec := self.figure("fig3"):
+            for name in spec["variants"]:
+                add("figures.fig3", self.figure_dataset("fig3"), name, spec["precision"], "none")
+        if spec := self.figure("fig4"):
+            for dataset in self.datasets:
+                for denoise in ABLATION_DENOISE:
+                    add("figures.fig4", dataset, spec["variant"], spec["precision"], denoise)
+        if spec := self.figure("fig5"):
+            self.figure_dataset("fig5")
+        if spec := self.figure("fig6"):
+            for name in spec["variants"]:
+                add("figures.fig6", self.figure_dataset("fig6"), name, "float", "none")
+        if spec := self.figure("training_curves"):
+            for name in spec["variants"]:
+                for dataset in self.datasets:
+                    for step in self.snapshot_steps(name):
+                        add("figures.training_curves", dataset, name, f"float-step{step}", "none")
+                    add("figures.training_curves", dataset, name, "float", "none")
+        if rd := self.config.get("rate_distortion"):
+            for dataset in self.datasets:
+                for name in rd["variants"]:
+                    for precision in rd["precisions"]:
+                        add("rate_distortion", dataset, name, precision, rd["denoise"])
+        if spec := self.config.get("resolution"):  # its file must exist; the resolution rule decodes it itself
+            self.known_dataset("resolution.dataset", spec["dataset"])
+            self.variant(spec["variant"], "resolution.variant")
+            if self.precision("resolution.precision", spec["precision"]).setting is None:
+                config_error("resolution.precision", "float weights have no compressed file", "name a quantize setting")
+        return need
+
+    def reconstructions(self, dataset: str, name: str) -> list[tuple[str, str]]:
+        """Sorted (precision, denoise) pairs to decode for one dataset and variant."""
+        return sorted(self.needs.get((dataset, name), ()))
+
+    def settings_needed(self, dataset: str, name: str) -> list[str]:
+        """Quantize settings whose files one dataset and variant's reconstructions decode."""
+        settings = {Precision.parse(p).setting for p, _ in self.needs.get((dataset, name), ())}
+        return sorted(settings - {None})
+
+    def scored(self) -> list[tuple[str, str]]:
+        """Every (dataset, variant) that something scores, sorted."""
+        return sorted(self.needs)
+
+    # -- codecs, rate-distortion, resolution
+
+    def _codec_bitrates(self) -> dict[str, list[int]]:
+        out = {}
+        for name, rates in (self.config.get("codecs") or {}).items():
+            for kbps in rates:
+                try:
+                    check_bitrate(name, kbps, self.config["clip"]["sample_rate"])
+                except ValueError as err:
+                    config_error(f"codecs.{name}", str(err), "pick bitrates the codec has")
+            if rates:
+                out[name] = sorted(set(rates))
+        return out
+
+    def rd_settings(self) -> list[str]:
+        """Quantize settings whose files the rate-distortion points measure."""
+        rd = self.config["rate_distortion"]
+        return sorted({Precision.parse(p).setting for p in rd["precisions"]} - {None})
+
+    # -- targets
+
+    def figure_names(self) -> list[str]:
+        return [n for n in ("fig3", "fig4", "fig5", "fig6", "training_curves") if self.figure(n)]
+
+    def targets(self) -> list[str]:
+        """Every file `rule all` builds."""
+        L = self.layout  # noqa: N806
+        out = [L.table(t, ext) for t in self.config["tables"] for ext in ("csv", "md", "tex")]
+        out += [L.figure(n) for n in self.figure_names()] + [L.all_scores()]
+        if self.config.get("rate_distortion"):
+            out += [L.rate_distortion(f"kbps_needed.{ext}") for ext in ("csv", "md")]
+            out += [L.rate_distortion("points.csv")] + [L.figure(f"rate_distortion_{d}") for d in self.datasets]
+        if self.config.get("resolution"):
+            out.append(L.figure("resolution"))
+        return out

@@ -1,0 +1,180 @@
+"""The workflow's plan without a Snakemake process: precisions, variants, demand, paths and config errors."""
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from siamese_siren.models import VARIANTS, Variant
+from siamese_siren.plan import (
+    RECIPE_KEYS,
+    ConfigError,
+    Layout,
+    Plan,
+    Precision,
+    batch_of,
+    batches,
+    choose_clip,
+    drop_unset_datasets,
+    reconstruction_file,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load(*overlays: Path | dict) -> dict:
+    """config.yaml with overlays merged as Snakemake merges --configfile, validated with the schema's defaults."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for overlay in overlays:
+        update_config(config, yaml.safe_load(overlay.read_text()) if isinstance(overlay, Path) else overlay)
+    drop_unset_datasets(config)
+    validate(config, str(SCHEMA))
+    return config
+
+
+@pytest.fixture(scope="module")
+def test_config() -> dict:
+    return load(ROOT / "tests" / "workflow" / "config.yaml", {"results": "res"})
+
+
+def plan_with(config: dict, overlay: dict) -> Plan:
+    config = copy.deepcopy(config)
+    update_config(config, overlay)
+    return Plan(config)
+
+
+def test_every_shipped_config_plans():
+    for overlays in ([], [ROOT / "tests" / "workflow" / "config.yaml"], [ROOT / "profiles" / "demo" / "workflow.yaml"],
+                     [ROOT / "config" / "paper.yaml"]):
+        plan = Plan(load(*overlays))
+        assert plan.targets() and plan.needs
+
+
+def test_precisions_parse_once():
+    assert Precision.parse("float") == Precision("float")
+    assert Precision.parse("float-step250") == Precision("float-step250", step=250)
+    paper = Precision.parse("int8-paper")
+    assert (paper.setting, paper.decode_mode, paper.step) == ("int8", "int8-paper", None)
+    assert (Precision.parse("int6-rans").setting, Precision.parse("int6-rans").decode_mode) == ("int6-rans", "int8")
+    assert reconstruction_file("c1", "int8-paper", "siamese") == "c1__int8-paper__siamese.wav"
+
+
+def test_precision_checks_name_the_key(test_config):
+    plan = Plan(test_config)
+    assert plan.precision("k", "int4-pc").setting == "int4-pc"
+    with pytest.raises(ConfigError, match="config key tables.table1: unknown precision 'int3'"):
+        plan_with(test_config, {"tables": {"table1": {"precision": "int3"}}})
+    with pytest.raises(ConfigError, match="config key quantize.int8: int8-paper"):
+        plan_with(test_config, {"quantize": {"int8": {"bits": 6}}})
+
+
+def test_layout_gives_rule_templates_and_real_paths():
+    layout = Layout("res")
+    template = layout.compressed("{dataset}", "{variant}", "{setting}", "{batch}")
+    assert template.format(dataset="speech", variant="v", setting="int8", batch="b0000") == \
+        layout.compressed("speech", "v", "int8", "b0000") == "res/compressed/speech/v/int8/b0000"
+    assert layout.log("train", "speech", "v", "b0000") == "res/logs/train/speech/v/b0000.log"
+
+
+def test_every_variant_field_is_settable_from_the_config():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    keys = set(schema["properties"]["variants"]["additionalProperties"]["properties"])
+    fields = {f.name for f in dataclasses.fields(Variant)} - {"name"}
+    assert keys == fields | set(RECIPE_KEYS)
+
+
+def test_variants_resolve_from_a_model_with_overrides_or_inline(test_config):
+    plan = plan_with(test_config, {"variants": {"scaled": {"model": "siamese-siren", "pe_scale": 1.5, "siam": [64]},
+                                                "inline": {"siam": [8, 8]}}})
+    scaled = plan.variant("scaled")
+    assert (scaled.hidden, scaled.siam, scaled.pe_scale, scaled.omega_first) == ((256, 256), (64,), 1.5, 100.0)
+    assert scaled.name == "scaled"
+    assert plan.variant("inline") == Variant(hidden=(), siam=(8, 8))
+    assert plan.variant("t-pe-siren").omega_first == 30.0
+
+
+def test_an_unknown_model_fails_even_when_no_target_uses_it(test_config):
+    with pytest.raises(ConfigError, match=r"config key variants.unused.model: unknown model 'no-such'"):
+        plan_with(test_config, {"variants": {"unused": {"model": "no-such"}}})
+
+
+def test_training_settings_per_variant(test_config):
+    plan = plan_with(test_config, {"variants": {"t-pe-siren": {"steps": 15, "seed": 3}}})
+    assert (plan.steps("t-pe-siren"), plan.seed("t-pe-siren"), plan.snapshot_steps("t-pe-siren")) == (15, 3, [10])
+    recipe = plan.train_params("t-siamese-siren")
+    assert (recipe["steps"], recipe["seed"], recipe["snapshot_steps"]) == (30, 0, [10, 20])
+    assert Variant.from_dict(recipe["variant"]) == plan.variant("t-siamese-siren")
+
+
+def test_demand_of_tables_and_figures(test_config):
+    plan = Plan(test_config)
+    siamese = set(plan.reconstructions("speech", "t-siamese-siren"))
+    # tables: auto denoising is siamese for two heads; fig4: the four ablation modes; training curves: snapshots
+    assert {("int8-paper", "siamese"), ("int8-paper", "none"), ("int8-paper", "stationary"),
+            ("int8-paper", "nonstationary"), ("float-step10", "none"), ("float-step20", "none"),
+            ("float", "none"), ("int4-pc", "siamese"), ("int6-zstd", "siamese")} == siamese
+    assert set(plan.reconstructions("speech", "t-pe-siren")) == {("int8-paper", "none"), ("float", "none")}
+    assert plan.settings_needed("speech", "t-siamese-siren") == ["int4-pc", "int6-zstd", "int8"]
+    assert plan.settings_needed("speech", "t-original-siren") == ["int8"]
+    # fig6 is on speech only, in float: music's original SIREN is needed by table 1 alone
+    assert set(plan.reconstructions("music", "t-original-siren")) == {("int8-paper", "none")}
+    assert plan.rd_settings() == ["int4-pc", "int6-zstd", "int8"]
+    assert plan.codec_bitrates == {"opus": [12], "mp3": [32]}
+
+
+def test_targets_and_their_absence(test_config):
+    plan = Plan(test_config)
+    assert "res/figures/resolution.png" in plan.targets() and "res/rate_distortion/points.csv" in plan.targets()
+    plan = plan_with(test_config, {"rate_distortion": None, "resolution": None})
+    assert not any("rate_distortion" in t or "resolution" in t for t in plan.targets())
+
+
+@pytest.mark.parametrize(("overlay", "key"), [
+    ({"tables": {"table1": {"datasets": ["nowhere"]}}}, "tables.table1.datasets: unknown dataset 'nowhere'"),
+    ({"figures": {"fig4": {"variant": "nope"}}}, "figures.fig4: no variant named 'nope'"),
+    ({"tables": {"table1": {"variants": ["t-pe-siren"], "denoise": "siamese"}}}, "denoise: siamese denoising"),
+    ({"codecs": {"mp3": [320]}}, "codecs.mp3"),
+    ({"resolution": {"precision": "float"}}, "resolution.precision: float weights have no compressed file"),
+    ({"datasets": {"speech": {"pattern": "*.nothing"}}}, r"datasets.speech.pattern: no file in .* matches"),
+    ({"datasets": {"speech": {"path": "/no/such/folder"}}}, "datasets.speech.path: /no/such/folder is not a folder"),
+    ({"sources": {"gtzan": {"path": "/no/archive.tar.gz"}}, "datasets": {"g": {"kind": "music", "source": "gtzan"}}},
+     "sources.gtzan.path: /no/archive.tar.gz does not exist"),
+])
+def test_config_errors_name_the_key(test_config, overlay, key):
+    with pytest.raises(ConfigError, match=f"config key {key}"):
+        plan_with(test_config, overlay)
+
+
+def test_an_empty_dataset_folder_is_a_config_error(test_config, tmp_path):
+    with pytest.raises(ConfigError, match="config key datasets.speech.pattern: no file in"):
+        plan_with(test_config, {"datasets": {"speech": {"path": str(tmp_path)}}})
+
+
+def test_batches_and_clip_choice():
+    grouped = batches(["a", "b", "c"], 2)
+    assert grouped == {"b0000": ["a", "b"], "b0001": ["c"]} and batch_of(grouped, "c") == "b0001"
+    assert choose_clip("figures.fig3.clip", None, ["a", "b"]) == "a"
+    with pytest.raises(ConfigError, match="config key figures.fig3.clip: no clip 'z'"):
+        choose_clip("figures.fig3.clip", "z", ["a", "b"])
+
+
+def test_manifest_params_for_a_folder_and_a_public_dataset(test_config):
+    plan = Plan(test_config)
+    assert plan.manifest_params("speech")["clips"] == 1 and plan.manifest_params("speech")["seed"] is None
+    plan = Plan(load(ROOT / "config" / "paper.yaml"))
+    spec = plan.manifest_params("librispeech")
+    assert (spec["source"], spec["clips"], spec["seed"]) == ("librispeech", 1000, 0)
+    assert plan.dataset_root("librispeech") == "resources/downloads/librispeech"
+    assert plan.model_name("siamese-siren") == "siamese-siren" and VARIANTS["siamese-siren"] == plan.variant(
+        "siamese-siren")
+
+
+def test_table_cells_and_the_file_they_size(test_config):
+    plan = plan_with(test_config, {"tables": {"table2": {"precision": "float"}}})
+    assert plan.table_cells("table3") == [("speech", "t-siamese-siren"), ("speech", "t-siamese-0+2x8"),
+                                          ("music", "t-siamese-siren"), ("music", "t-siamese-0+2x8")]
+    assert plan.table_setting("table1") == "int8" and plan.table_setting("table2") == "int8"
