@@ -23,6 +23,7 @@ import numpy as np
 
 from siamese_siren import metrics as M
 from siamese_siren.audio import load_clip
+from siamese_siren.metrics import cdpam as cdpam_metric
 
 DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"
 SR = 22050
@@ -65,7 +66,7 @@ def main() -> None:
 
     import torch
 
-    device = M._cdpam_device(args.device)
+    device = cdpam_metric.device_for(args.device)
     gpu = f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""
     print(f"{platform.node()}: {os.cpu_count()} CPUs, torch {torch.__version__}, CDPAM on {device}{gpu}")
     print(f"{args.pairs} pairs ({args.cdpam_pairs} for CDPAM) of {SECONDS:.0f} s clips at {SR} Hz, ", end="")
@@ -97,9 +98,9 @@ def main() -> None:
             if bench == "cdpam":
                 n, pairs = args.cdpam_pairs, pairs[: args.cdpam_pairs]
             first = timed(lambda k=kind, m=metric: M.score_pair(warm_ref, warm_deg, k, (m,), device=device))
-            M._CDPAM_EMBEDDINGS.clear()
+            cdpam_metric.EMBEDDINGS.clear()
             single = timed(lambda p=pairs, k=kind, m=metric: [M.score_pair(*pr, k, (m,), device) for pr in p]) / n
-            M._CDPAM_EMBEDDINGS.clear()
+            cdpam_metric.EMBEDDINGS.clear()
             batched = (
                 timed(lambda p=pairs, k=kind, m=metric: M.score_pairs(p, k, (m,), workers=args.workers, device=device))
                 / n
@@ -107,7 +108,7 @@ def main() -> None:
         rows.append((bench, first, single, batched))
         print(f"{bench:<22}{first:>13.2f}{single:>15.3f}{batched:>16.3f}{batched / single:>16.2f}", flush=True)
         if bench == "cdpam":
-            M._CDPAM_EMBEDDINGS.clear()
+            cdpam_metric.EMBEDDINGS.clear()
             ref, degs = music[0][0], [d for _, d in music[:n]]
             one_ref = timed(lambda r=ref, ds=degs: M.score_many(r, ds, "music", ("cdpam",), device=device))
             per_pair = one_ref / n

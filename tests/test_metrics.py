@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from siamese_siren import metrics as M
+from siamese_siren import numba_cache
 from siamese_siren.audio import load_clip, resample
+from siamese_siren.metrics import cdpam as cdpam_metric
 
 DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"
 SR = 22050
@@ -89,7 +91,7 @@ def test_records_say_how_they_were_made(scored):
 
 def test_cdpam_encodes_a_reference_once(clips, noisy, scored, monkeypatch):
     # Everything below was encoded by the `scored` fixture: scoring it again must not touch the encoder.
-    model = M._load_cdpam(M._cdpam_device(None)).model
+    model = cdpam_metric.load(cdpam_metric.device_for(None)).model
 
     def fail(*args, **kwargs):
         raise AssertionError("encoder called for a cached signal")
@@ -178,24 +180,25 @@ def test_numba_cache_dir_falls_back_when_home_is_unwritable(tmp_path, monkeypatc
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # makedirs under a file fails, even for root
-    assert M._default_numba_cache_dir().startswith(os.path.realpath(__import__("tempfile").gettempdir()))
+    assert numba_cache.default_dir().startswith(os.path.realpath(__import__("tempfile").gettempdir()))
 
 
 def test_numba_cache_works_without_numba_cache_dir(tmp_path):
     """A read-only install: numba must cache in our per-user directory, and a second process must load it."""
     script = textwrap.dedent(
         f"""
+        import os
         from siamese_siren import metrics as M
         from siamese_siren.audio import load_clip
         x = load_clip({str(SPEECH)!r}, 16000, duration=1.5).samples
         rec = M.score_pair((x, 16000), (0.5 * x, 16000), "speech", metrics=("visqol",))
-        print("CACHE", M.NUMBA_CACHE_DIR)
+        print("CACHE", os.environ["NUMBA_CACHE_DIR"])
         print("SCORE", rec["visqol"], rec["visqol_error"])
         """
     )
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
     env["HOME"] = str(tmp_path)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(M.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(M.__file__).parents[2]), env.get("PYTHONPATH", "")])
     expected = tmp_path / ".cache" / "siamese-siren" / "numba"
 
     def run(**extra: str) -> str:
@@ -212,3 +215,19 @@ def test_numba_cache_works_without_numba_cache_dir(tmp_path):
     assert list(expected.glob("visqol_*/numba_accel.*.nbi")), "numba wrote no cache index there"
     second = run(NUMBA_DEBUG_CACHE="1")
     assert f"data loaded from '{expected}" in second  # NUMBA_DEBUG_CACHE's log line
+
+
+def test_importing_the_metrics_has_no_side_effects():
+    """No numba setting and no heavy import until a metric runs: figures, tables and the CLI import this cheaply."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import siamese_siren.metrics
+        heavy = sorted({m.split(".")[0] for m in sys.modules} & {"numba", "visqol", "torch", "librosa", "cdpam"})
+        print(heavy, os.environ.get("NUMBA_CACHE_DIR"))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["[]", "None"]
