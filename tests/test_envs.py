@@ -50,8 +50,8 @@ def test_every_rule_environment_is_consistent_with_pyproject():
 def test_every_rule_names_an_existing_environment_log_and_benchmark():
     for rules in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
         text = "\n" + rules.read_text()
-        for block in re.split(r"\n(?=[ \t]*rule \w+:)", text)[1:]:
-            name = re.search(r"rule (\w+):", block).group(1)
+        for block in re.split(r"\n(?=[ \t]*(?:rule|checkpoint) \w+:)", text)[1:]:
+            name = re.search(r"(?:rule|checkpoint) (\w+):", block).group(1)
             for directive in ("log:", "benchmark:", "conda:"):
                 assert directive in block, f"{rules.name}: rule {name} has no {directive}"
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)

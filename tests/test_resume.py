@@ -1,7 +1,7 @@
 """Kill the real Snakemake (and separately a training job) mid-run, run again: no finished clip is trained twice."""
 
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -41,11 +41,9 @@ def start_and_kill_after_first_clip(results: Path, kill) -> None:
     assert 1 <= cached_clips(results) < 3
 
 
-def trained_and_reused(results: Path) -> tuple[list[str], list[str]]:
-    log = (results / "logs" / "train" / "speech" / "t-pe-siren" / "b0000.log").read_text()
-    trained = re.search(r"^trained: (.*)$", log, re.M).group(1).split()
-    reused = re.search(r"^reused from an interrupted run: (.*)$", log, re.M).group(1).split()
-    return trained, reused
+def cached_records(results: Path) -> dict[str, dict]:
+    """The finished clips a killed job left in the training cache: {clip: its model record}."""
+    return {p.stem: json.loads(p.read_text()) for p in (results / ".train-cache").rglob("*.json")}
 
 
 def resume(results: Path) -> None:
@@ -54,19 +52,23 @@ def resume(results: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def check_resumed(results: Path) -> None:
-    trained, reused = trained_and_reused(results)
-    assert len(trained) + len(reused) == 3 and len(reused) >= 1, (trained, reused)
+def check_resumed(results: Path, left: dict[str, dict]) -> None:
+    """Every clip finished before the kill was published as it was (same record, same wall time), not retrained."""
     models = results / "models" / "speech" / "t-pe-siren" / "b0000"
-    assert len(list(models.glob("*.json"))) == 3 and not list(models.glob(".*.tmp"))
+    published = {p.stem: json.loads(p.read_text()) for p in models.glob("*.json")}
+    assert len(published) == 3 and not list(models.glob(".*.tmp"))
+    assert 1 <= len(left) < 3
+    for clip, record in left.items():
+        assert published[clip] == record, clip
     assert cached_clips(results) == 0
 
 
 def test_sigkill_of_snakemake_then_rerun_keeps_finished_clips(tmp_path):
     results = tmp_path / "results"
     start_and_kill_after_first_clip(results, lambda run: os.killpg(run.pid, signal.SIGKILL))
+    left = cached_records(results)
     resume(results)
-    check_resumed(results)
+    check_resumed(results, left)
 
 
 def test_sigkill_of_the_training_job_then_rerun_keeps_finished_clips(tmp_path):
@@ -79,5 +81,6 @@ def test_sigkill_of_the_training_job_then_rerun_keeps_finished_clips(tmp_path):
 
     results = tmp_path / "results"
     start_and_kill_after_first_clip(results, kill_training_job)
+    left = cached_records(results)
     resume(results)
-    check_resumed(results)
+    check_resumed(results, left)

@@ -20,6 +20,5 @@ config = TrainConfig(steps=recipe["steps"], lr=recipe["lr"], weight_decay=recipe
 signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(sm.params.clips, sm.input.clips, strict=True)}
 trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
                          clips_at_once=recipe["clips_at_once"], cache=sm.params.cache)
-# tests/test_resume.py counts these lines
 print(f"trained: {' '.join(trained)}")
 print(f"reused from an interrupted run: {' '.join(c for c in signals if c not in trained)}")
