@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import files
+from .coders import CODERS, ENTROPY_CODINGS, CoderError, by_file_id
 from .models import SiameseSiren, Variant
 from .quantize import SUPPORTED_BITS, QuantizedLinear, load_quantized, quantize_model
 
@@ -61,12 +63,7 @@ MAGIC = b"SSRN"
 VERSION = 1
 FLAG_PER_CHANNEL = 1
 FLAG_ENTROPY = 2
-#: Entropy coders of the payload, by the id stored in the file; "none" is the plain, bit-packed payload.
-CODERS = {"zstd": 1, "rans": 2}
-ENTROPY_CODINGS = ("none", *CODERS)
-ZSTD_LEVEL = 19
 _CODER_HEADER = struct.Struct("<BI")
-RANS_BLOCK = 256
 _FIXED = struct.Struct("<4sBBBBfffBB")
 _TAIL = struct.Struct("<IIf")
 HEADER_FIXED_BYTES = _FIXED.size + _TAIL.size  # 34
@@ -76,7 +73,12 @@ CRC_BYTES = 4
 MAX_LAYERS = 16
 MAX_WIDTH = 4096
 MAX_PE_FREQUENCIES = 32
-MAX_SAMPLE_RATE = 768_000
+# The clip bounds, one definition for the encoder (CLI checks, to_bytes) and the decoder (from_bytes, decode
+# options), so encode never writes a file that decode refuses. The rate range is where siamese denoising works
+# (noisereduce's defaults need 5120..256000 Hz) and MIN_SAMPLES is one of its FFT frames.
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 192_000
+MIN_SAMPLES = 1024
 MAX_SECONDS = 3600
 MAX_DECODED_PAYLOAD = 64 << 20  # an entropy-coded payload may not claim to decode to more than this
 
@@ -172,73 +174,12 @@ def _unpack(data: bytes, count: int, bits: int) -> np.ndarray:
     return np.packbits(full, axis=1).ravel()
 
 
-def _zstd():
-    try:
-        import zstandard
-    except ModuleNotFoundError as err:  # a declared dependency; only an incomplete install lacks it
-        raise ImportError("entropy-coded .ssr files need the zstandard package: pip install zstandard") from err
-    return zstandard
-
-
-def _constriction():
-    try:
-        import constriction
-    except ModuleNotFoundError as err:  # a declared dependency; only an incomplete install lacks it
-        raise ImportError("rANS-coded .ssr files need the constriction package: pip install constriction") from err
-    return constriction
-
-
-def _rans_blocks(symbols: list[np.ndarray], bits: int):
-    """(block start, block end, probabilities) of every layer's blocks, the adaptive model before each block.
-
-    A generator: the decoder fills ``symbols[layer][start:end]`` before asking for the next block.
-    """
-    size = 2**bits
-    for layer, values in enumerate(symbols):
-        counts = np.ones(size, dtype=np.int64)
-        for start in range(0, len(values), RANS_BLOCK):
-            end = min(start + RANS_BLOCK, len(values))
-            yield layer, start, end, counts / counts.sum()
-            counts += np.bincount(values[start:end], minlength=size)
-
-
-def _rans_encode(floats: list[bytes], symbols: list[np.ndarray], bits: int) -> bytes:
-    constriction = _constriction()
-    model = constriction.stream.model.Categorical
-    blocks = [(symbols[layer][start:end].astype(np.int32), probabilities)
-              for layer, start, end, probabilities in _rans_blocks(symbols, bits)]
-    coder = constriction.stream.stack.AnsCoder()
-    for values, probabilities in reversed(blocks):  # a stack: encode backwards, decode forwards
-        coder.encode_reverse(values, model(probabilities, perfect=False))
-    return b"".join(floats) + coder.get_compressed().astype("<u4").tobytes()
-
-
-def _rans_decode(coded: bytes, variant: Variant, bits: int, per_channel: bool) -> bytes:
-    """The unpacked payload (scales, biases and one byte per weight, layer after layer) of a rANS section."""
-    constriction = _constriction()
-    shapes = layer_shapes(variant)
-    n_floats = sum(4 * (out if per_channel else 1) + 4 * out for out, _ in shapes)
-    if len(coded) < n_floats or (len(coded) - n_floats) % 4:
-        raise ValueError(f"{len(coded)} coded bytes cannot hold {n_floats} bytes of scales and biases plus words")
-    words = np.frombuffer(coded, "<u4", offset=n_floats).astype(np.uint32)
-    coder = constriction.stream.stack.AnsCoder(words)
-    symbols = [np.zeros(out * inp, dtype=np.int64) for out, inp in shapes]
-    for layer, start, end, probabilities in _rans_blocks(symbols, bits):
-        model = constriction.stream.model.Categorical(probabilities, perfect=False)
-        symbols[layer][start:end] = coder.decode(model, end - start)
-    if not coder.is_empty():
-        raise ValueError("data left over after the last weight")
-    parts, pos = [], 0
-    for (out, _), values in zip(shapes, symbols, strict=True):
-        n = 4 * (out if per_channel else 1) + 4 * out
-        parts += [coded[pos : pos + n], values.astype(np.uint8).tobytes()]
-        pos += n
-    return b"".join(parts)
-
-
 def to_bytes(clip: CompressedClip) -> bytes:
     if clip.entropy not in ENTROPY_CODINGS:
         raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {clip.entropy!r}")
+    bounds = clip_bounds_problem(clip.sample_rate, clip.num_samples)
+    if bounds is not None:
+        raise ValueError(f"cannot store this clip: {bounds}")
     v = clip.variant
     widths = v.hidden + v.siam
     coded = clip.entropy != "none"
@@ -251,20 +192,29 @@ def to_bytes(clip: CompressedClip) -> bytes:
         struct.pack(f"<{len(widths)}H", *widths),
         _TAIL.pack(clip.sample_rate, clip.num_samples, clip.peak),
     ]
-    parts, floats, symbols = [], [], []
+    layers = []
     for (out, _), layer in zip(layer_shapes(v), clip.layers, strict=True):
-        floats.append(layer.scales.astype("<f4").tobytes() + layer.bias.astype("<f4").reshape(out).tobytes())
+        floats = layer.scales.astype("<f4").tobytes() + layer.bias.astype("<f4").reshape(out).tobytes()
         offset = (layer.weights.astype(np.int16).ravel() + 2 ** (clip.bits - 1)).astype(np.uint8)  # 0..2^bits-1
-        symbols.append(offset.astype(np.int64))
-        parts += [floats[-1], offset.tobytes() if coded else _pack(offset, clip.bits)]
-    payload = b"".join(parts)
-    if clip.entropy == "zstd":
-        compressor = _zstd().ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True, write_checksum=False)
-        payload = _CODER_HEADER.pack(CODERS["zstd"], len(payload)) + compressor.compress(payload)
-    elif clip.entropy == "rans":
-        payload = _CODER_HEADER.pack(CODERS["rans"], len(payload)) + _rans_encode(floats, symbols, clip.bits)
+        layers.append((floats, offset))
+    if coded:
+        coder = CODERS[clip.entropy]
+        unpacked_size = sum(len(floats) + len(offset) for floats, offset in layers)
+        payload = _CODER_HEADER.pack(coder.file_id, unpacked_size) + coder.encode(layers, clip.bits)
+    else:
+        payload = b"".join(floats + _pack(offset, clip.bits) for floats, offset in layers)
     body = b"".join(header) + payload
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def clip_bounds_problem(sample_rate: int, num_samples: int) -> str | None:
+    """Why a clip of ``num_samples`` at ``sample_rate`` Hz cannot be stored (the shared bounds), or None."""
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        return f"sample rate {sample_rate} Hz out of range {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}"
+    if not MIN_SAMPLES <= num_samples <= MAX_SECONDS * sample_rate:
+        return (f"{num_samples} samples is out of range: at least {MIN_SAMPLES} and at most {MAX_SECONDS} s "
+                f"({MAX_SECONDS * sample_rate} samples at {sample_rate} Hz)")
+    return None
 
 
 def _check(condition: bool, source: str, problem: str) -> None:
@@ -292,8 +242,8 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     widths = struct.unpack_from(f"<{n_hidden + n_siam}H", data, widths_at)
     _check(all(0 < w <= MAX_WIDTH for w in widths), source, f"layer widths {widths} outside 1..{MAX_WIDTH}")
     sample_rate, num_samples, peak = _TAIL.unpack_from(data, tail_at)
-    _check(0 < sample_rate <= MAX_SAMPLE_RATE, source, f"sample rate {sample_rate} Hz out of range")
-    _check(0 < num_samples <= MAX_SECONDS * sample_rate, source, f"{num_samples} samples is out of range")
+    bounds = clip_bounds_problem(sample_rate, num_samples)
+    _check(bounds is None, source, f"{bounds}; {hint}")
     _check(np.isfinite(peak) and peak > 0, source, f"peak amplitude {peak} is not a positive number")
     variant = Variant(widths[:n_hidden], widths[n_hidden:], pe, omega_first, omega_hidden, pe_scale)
     per_channel = bool(flags & FLAG_PER_CHANNEL)
@@ -332,35 +282,24 @@ def _decode_payload(
     """The unpacked payload of an entropy-coded file, checked against the size its header implies; its coder."""
     hint = "the file is damaged or incomplete; encode the audio again"
     _check(len(data) >= pos + _CODER_HEADER.size + CRC_BYTES, source, f"coder header cut short; {hint}")
-    coder, decoded_size = _CODER_HEADER.unpack_from(data, pos)
-    _check(coder in CODERS.values(), source, f"unknown entropy coder {coder} (this program reads zstd = 1, rans = 2)")
+    coder_id, decoded_size = _CODER_HEADER.unpack_from(data, pos)
+    coder = by_file_id(coder_id)
+    known = ", ".join(f"{c.name} = {c.file_id}" for c in CODERS.values())
+    _check(coder is not None, source, f"unknown entropy coder {coder_id} (this program reads {known})")
     expected = unpacked_payload_size(variant, per_channel)
     _check(decoded_size == expected <= MAX_DECODED_PAYLOAD, source,
            f"payload decodes to {decoded_size} bytes where the header implies {expected}; {hint}")
-    frame = data[pos + _CODER_HEADER.size : len(data) - CRC_BYTES]
-    if coder == CODERS["rans"]:
-        try:
-            return _rans_decode(frame, variant, bits, per_channel), "rans"
-        except (ValueError, RuntimeError) as err:
-            raise BitstreamError(f"{source}: coded payload is corrupt ({err}); {hint}") from err
-    zstandard = _zstd()
+    shapes = [(4 * (out if per_channel else 1) + 4 * out, out * inp) for out, inp in layer_shapes(variant)]
     try:
-        _check(zstandard.frame_content_size(frame) == expected, source, f"coded payload size mismatch; {hint}")
-        payload = zstandard.ZstdDecompressor().decompress(frame, max_output_size=expected)
-    except zstandard.ZstdError as err:
+        payload = coder.decode(data[pos + _CODER_HEADER.size : len(data) - CRC_BYTES], shapes, bits)
+    except CoderError as err:
         raise BitstreamError(f"{source}: coded payload is corrupt ({err}); {hint}") from err
-    _check(len(payload) == expected, source, f"coded payload decodes to {len(payload)} bytes, not {expected}; {hint}")
-    return payload, "zstd"
+    return payload, coder.name
 
 
 def write(path: str | Path, clip: CompressedClip) -> int:
-    """Write atomically (temporary file, then rename) so a killed job never leaves a truncated file; returns bytes."""
-    path = Path(path)
-    data = to_bytes(clip)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return len(data)
+    """Write atomically (see :mod:`siamese_siren.files`) so nobody sees a truncated file; returns bytes."""
+    return files.write_bytes(path, to_bytes(clip))
 
 
 def read(path: str | Path) -> CompressedClip:

@@ -1,61 +1,183 @@
-"""``siamese-siren encode|decode|info``: the trained network as an audio codec.
+"""siamese-siren encode|decode|info: the trained network as an audio codec.
 
-Exit codes: 0 success, 1 unusable input file (message names it), 2 bad command line, 3 training failed
-(diverged, or out of GPU memory).
+Every path and number is checked before any work starts (training takes minutes to hours), and every file is
+written atomically: on any failure, Ctrl-C included, nothing is left behind and an existing output is unchanged.
+A failure prints one line on stderr naming the file or option and the fix.
+
+Exit codes:
+  0    success
+  1    unusable input file: missing, a folder, a pipe, empty, unreadable, not audio, a damaged .ssr file
+  2    bad command line: an option out of range, output same as input, an output extension that cannot be written
+  3    training failed (diverged, or out of GPU memory)
+  4    the output cannot be written: missing or read-only folder, permission denied, disk full
+  130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, bitstream
-from .audio import SAMPLE_RATE, AudioError, load_clip, write_audio
-from .bitstream import BitstreamError, CompressedClip
-from .decode import DEFAULT_ALPHA, denoise, reconstruct
+import soundfile as sf
+import torch
+
+from . import __version__, bitstream, files
+from .audio import SAMPLE_RATE, AudioError, load_clip, output_format, write_audio_chunks
+from .bitstream import MAX_SAMPLE_RATE, MAX_SECONDS, MIN_SAMPLE_RATE, MIN_SAMPLES, BitstreamError, CompressedClip
+from .decode import DEFAULT_ALPHA, decoded_chunks, output_problem
 from .models import VARIANTS, get_variant, parameter_count, variant_name
 from .train import TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
 
-EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING = 1, 2, 3
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+MAX_STEPS = 1_000_000
+MAX_SEED = 2**32 - 1
+
+
+class UsageError(ValueError):
+    """A command-line value is out of range or contradicts another; the message names the option and the fix."""
+
+
+class OutputError(OSError):
+    """The output cannot be written; the message names the file and the fix."""
+
+
+def _input_file(path: str, error: type[Exception]) -> Path:
+    problem = files.input_problem(path)
+    if problem is not None:
+        raise error(f"{path}: {problem}")
+    return Path(path)
+
+
+def _not_the_input(path: str, source: Path) -> None:
+    """Refuse an output that is the input file, under any name (same inode: links, ./a and a)."""
+    if os.path.exists(path) and os.path.samefile(path, source):
+        raise UsageError(f"{path}: is the input file; writing it would destroy the input, give another output name")
+
+
+def _output_file(path: str) -> Path:
+    """``path`` checked as an output: in a folder a file can be created in, not a folder itself."""
+    problem = files.output_problem(path)
+    if problem is not None:
+        raise OutputError(f"{path}: {problem}")
+    return Path(path)
+
+
+def _number(option: str, value: float | None, low: float, high: float = math.inf, unit: str = "") -> None:
+    """Refuse a non-finite or out-of-range option value, naming the option and the range."""
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        wanted = f"from {low:g} to {high:g}{unit}" if math.isfinite(high) else f"of at least {low:g}{unit}"
+        raise UsageError(f"{option} {value}{unit} is out of range; give a finite number {wanted}")
+
+
+def _sample_rate(option: str, rate: int | None) -> None:
+    _number(option, rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, " Hz")
+
+
+def _device(name: str | None) -> None:
+    """Refuse a torch device that cannot hold a tensor here, before training tries to use it."""
+    if name is None:
+        return
+    try:
+        device = torch.device(name)
+        if device.type == "meta":
+            raise RuntimeError("a meta device holds no data")
+        torch.zeros(1, device=device).cpu()
+    except (RuntimeError, AssertionError) as err:
+        raise UsageError(f"--device {name}: not usable here ({str(err).splitlines()[0]}); "
+                         "leave it out to use CUDA when present, else the CPU") from err
+
+
+def _whole_file_fits(source: Path, offset: float) -> None:
+    """Refuse a whole-file encode longer than the bounds before reading hours of audio into memory."""
+    try:
+        seconds = sf.info(str(source)).duration - offset
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return  # not audio: load_clip says so, with the fix
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"{source}: {seconds:.0f} s after --offset, more than the {MAX_SECONDS} s a file can hold; "
+                         "choose a part with --offset and --duration")
 
 
 def _encode(args: argparse.Namespace) -> int:
+    _number("--steps", args.steps, 1, MAX_STEPS)
+    _number("--seed", args.seed, 0, MAX_SEED)
+    _sample_rate("--sample-rate", args.sample_rate)
+    _number("--offset", args.offset, 0, unit=" s")
+    _number("--duration", args.duration, MIN_SAMPLES / args.sample_rate, MAX_SECONDS, " s")
+    _device(args.device)
+    source = _input_file(args.input, AudioError)
+    _not_the_input(args.output, source)
+    if Path(args.output).suffix.lower() != ".ssr":
+        raise UsageError(f"{args.output}: encode writes a compressed .ssr file, so the name must end in .ssr; "
+                         "to get audio back, run decode on the .ssr file")
+    output = _output_file(args.output)
+    if args.duration is None:
+        _whole_file_fits(source, args.offset)
+    clip = load_clip(source, sample_rate=args.sample_rate, offset=args.offset, duration=args.duration)
+    bounds = bitstream.clip_bounds_problem(clip.sample_rate, len(clip.samples))
+    if bounds is not None:
+        raise AudioError(f"{source}: the clip cannot be encoded, {bounds}; choose --offset/--duration "
+                         "(or --sample-rate) to fit")
     variant = get_variant(args.variant)
-    clip = load_clip(args.input, sample_rate=args.sample_rate, offset=args.offset, duration=args.duration)
     config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet)
-    result = train(variant, clip.samples, config, label=Path(args.input).name)
+    result = train(variant, clip.samples, config, label=source.name)
     compressed = CompressedClip.from_model(
         load_model(variant, result.state), clip.sample_rate, len(clip.samples), clip.peak, args.bits, args.per_channel,
         args.entropy,
     )
-    size = bitstream.write(args.output, compressed)
+    size = _writing(output, lambda: bitstream.write(output, compressed))
     print(
-        f"{args.output}: {size} bytes, {bitstream.kbps(size, clip.duration):.1f} kbps for {clip.duration:.2f} s "
+        f"{output}: {size} bytes, {bitstream.kbps(size, clip.duration):.1f} kbps for {clip.duration:.2f} s "
         f"({variant.name}, {result.wall_seconds:.1f} s training on {result.device}, best loss {result.best_loss:.3e})"
     )
-    return 0
+    return EXIT_OK
 
 
 def _decode(args: argparse.Namespace) -> int:
-    compressed = bitstream.read(args.input)
+    _sample_rate("--sample-rate", args.sample_rate)
+    _number("--alpha", args.alpha, 0, math.inf)
+    source = _input_file(args.input, BitstreamError)
+    _not_the_input(args.output, source)
+    output = _output_file(args.output)
+    compressed = bitstream.read(source)
     rate = args.sample_rate or compressed.sample_rate
-    heads = reconstruct(compressed, rate, precision="int8-paper" if args.paper_mode else "int8")
+    try:
+        output_format(output, rate)
+    except AudioError as err:
+        raise UsageError(str(err)) from err
     has_twin_heads = bool(compressed.variant.siam)
-    want_denoise = has_twin_heads if args.denoise is None else args.denoise
-    if want_denoise and not has_twin_heads:
-        raise BitstreamError(f"{args.input}: this model has one head, siamese denoising needs two; use --no-denoise")
-    signal = denoise(heads, rate, "siamese" if want_denoise else "none", alpha=args.alpha)
-    write_audio(args.output, signal * compressed.peak, rate)
-    print(f"{args.output}: {len(signal)} samples at {rate} Hz, {'denoised' if want_denoise else 'not denoised'}")
-    return 0
+    denoised = has_twin_heads if args.denoise is None else args.denoise
+    if denoised and not has_twin_heads:
+        raise UsageError(f"{source}: this model has one head, siamese denoising needs two; use --no-denoise")
+    problem = output_problem(compressed, rate, denoised, args.paper_mode)
+    if problem is not None:
+        raise UsageError(f"{source}: {problem}")
+    chunks = decoded_chunks(compressed, rate, denoised, args.alpha, args.paper_mode)
+    samples = _writing(output, lambda: write_audio_chunks(output, chunks, rate))
+    print(f"{output}: {samples} samples at {rate} Hz, {'denoised' if denoised else 'not denoised'}")
+    return EXIT_OK
+
+
+def _writing(output: Path, write: Callable[[], int]) -> int:
+    """Run ``write``, turning a failed write (full disk, permissions) into an :class:`OutputError` naming the file."""
+    try:
+        return write()
+    except (OSError, sf.LibsndfileError) as err:
+        cause = err if isinstance(err, OSError) else OSError(str(err))
+        raise OutputError(f"{output}: cannot write ({cause.strerror or cause}); {files.os_error_fix(cause)}; "
+                          "nothing was written") from err
 
 
 def _info(args: argparse.Namespace) -> int:
-    compressed = bitstream.read(args.input)
-    size = Path(args.input).stat().st_size
+    source = _input_file(args.input, BitstreamError)
+    compressed = bitstream.read(source)
+    size = source.stat().st_size
     v = compressed.variant
-    print(f"file:        {args.input}")
+    print(f"file:        {source}")
     omegas = f"{v.omega_first:g}/{v.omega_hidden:g}"
     print(f"variant:     {variant_name(v)} ({v.label}, PE L={v.pe_frequencies}, omega {omegas})")
     print(f"parameters:  {parameter_count(v)}")
@@ -64,64 +186,88 @@ def _info(args: argparse.Namespace) -> int:
     print(f"bytes:       {size}")
     print(f"duration:    {compressed.duration:.3f} s ({compressed.num_samples} samples at {compressed.sample_rate} Hz)")
     print(f"kbps:        {bitstream.kbps(size, compressed.duration):.2f}")
-    return 0
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="siamese-siren", description=__doc__.splitlines()[0])
+    summary, details = __doc__.split("\n", 1)
+    parser = argparse.ArgumentParser(prog="siamese-siren", description=summary, epilog=details.strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    rates = f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}"
 
     enc = sub.add_parser("encode", help="train a network on an audio file and write it as a .ssr file")
-    enc.add_argument("input", help="any audio file soundfile reads (wav, flac, ogg, mp3, au)")
-    enc.add_argument("output", help="the .ssr file to write")
+    enc.add_argument("input", help="any audio file soundfile reads (wav, flac, ogg, mp3, au); not a pipe")
+    enc.add_argument("output", help="the .ssr file to write (must end in .ssr; must not be the input)")
     enc.add_argument("--variant", default="siamese-siren", choices=list(VARIANTS), metavar="NAME",
                      help="model variant (default siamese-siren; one of: %(choices)s)")
-    enc.add_argument("--steps", type=int, default=2500, help="training steps (default 2500)")
-    enc.add_argument("--seed", type=int, default=0)
+    enc.add_argument("--steps", type=int, default=2500, help=f"training steps, 1..{MAX_STEPS} (default 2500)")
+    enc.add_argument("--seed", type=int, default=0,
+                     help=f"seed of the network's initialisation, 0..{MAX_SEED} (default 0); "
+                          "the same seed on the same machine gives the same file")
     enc.add_argument("--bits", type=int, default=8, choices=range(2, 9), metavar="2..8", help="weight bits (8)")
     enc.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
     enc.add_argument("--entropy", default="none", choices=bitstream.ENTROPY_CODINGS,
                      help="payload entropy coding: none, zstd or rans (smallest); all decode to the same weights")
-    enc.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="rate the network learns (22050)")
-    enc.add_argument("--offset", type=float, default=0.0, help="start, in seconds")
+    enc.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help=f"rate the network learns, {rates} (22050)")
+    enc.add_argument("--offset", type=float, default=0.0, help="start, in seconds (>= 0)")
     enc.add_argument("--duration", type=float, default=None,
-                     help="seconds to keep, zero-padded if the file is shorter (default: the whole file; "
-                          "the paper uses 10)")
+                     help=f"seconds to keep, at most {MAX_SECONDS}, zero-padded if the file is shorter (default: the "
+                          "whole file; the paper uses 10)")
     enc.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
-    enc.add_argument("--quiet", action="store_true", help="no progress bar")
+    enc.add_argument("--quiet", action="store_true",
+                     help="no progress bar (the bar and its loss advance every 50 steps, the loss is that step's)")
     enc.set_defaults(run=_encode)
 
     dec = sub.add_parser("decode", help="play a .ssr file back into an audio file")
     dec.add_argument("input", help="a .ssr file")
-    dec.add_argument("output", help="audio file to write (format from the extension, e.g. .wav or .flac)")
-    dec.add_argument("--sample-rate", type=int, default=None, help="output rate (default: the encoded rate)")
+    dec.add_argument("output", help="audio file to write; the extension picks the format (.wav, .flac, .ogg, .mp3, "
+                                    "... as soundfile writes them); must not be the input")
+    dec.add_argument("--sample-rate", type=int, default=None, help=f"output rate, {rates} (default: the encoded rate)")
     dec.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=None,
-                     help="siamese denoising (default: on when the model has two heads)")
-    dec.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="gain of the noise estimate (1)")
+                     help="siamese denoising (default: on when the model has two heads); it holds the whole output "
+                          "in memory, so it is limited to 28,800,000 samples (10 min at 48 kHz)")
+    dec.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="gain of the noise estimate, >= 0 (1)")
     dec.add_argument("--paper-mode", action="store_true",
-                     help="also quantize activations, as the paper's PyTorch dynamic quantization did")
+                     help="also quantize activations, as the paper's PyTorch dynamic quantization did (one call over "
+                          "the whole output: 262,144 samples at most for the 256-wide variants)")
     dec.set_defaults(run=_decode)
 
     inf = sub.add_parser("info", help="describe a .ssr file")
-    inf.add_argument("input")
+    inf.add_argument("input", help="a .ssr file: prints its variant, parameters, size, duration and kbps")
     inf.set_defaults(run=_info)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (argparse's own errors included) instead of exiting."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "steps", 1) < 1:
-        parser.error("--steps must be at least 1")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or argparse's usage error (code 2), already printed
+        return int(done.code or 0)
     try:
         return args.run(args)
+    except UsageError as err:
+        print(f"siamese-siren {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except (AudioError, BitstreamError) as err:
         print(f"siamese-siren: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OutputError as err:
+        print(f"siamese-siren: error: {err}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except OSError as err:  # a file other than the output, e.g. a temporary one of a library; name what we know
+        print(f"siamese-siren: error: {err.filename or 'a file'}: {err.strerror or err}; {files.os_error_fix(err)}",
+              file=sys.stderr)
+        return EXIT_OUTPUT
     except (TrainingDiverged, TrainingOutOfMemory) as err:
         print(f"siamese-siren: training failed: {err}", file=sys.stderr)
         return EXIT_TRAINING
+    except KeyboardInterrupt:
+        print("siamese-siren: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ gain, defaults to 1: the authors' public code, which produced the paper's number
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import noisereduce
 import numpy as np
 import torch
 
-from .bitstream import CompressedClip
-from .models import SiameseSiren, time_grid
+from .bitstream import MIN_SAMPLES, CompressedClip
+from .models import SiameseSiren, Variant, time_grid
 from .quantize import paper_mode
 
 DENOISE_MODES = ("none", "siamese", "stationary", "nonstationary")
@@ -19,6 +21,13 @@ DEFAULT_ALPHA = 1.0
 PRECISIONS = ("float", "int8", "int8-paper")
 #: Points per forward call: bounds memory (a 256-wide layer costs 1 KiB per point) at any duration.
 CHUNK = 1 << 16
+#: Output bounds beyond the file's own (at most MAX_SECONDS at MAX_SAMPLE_RATE, streamed in chunks, so memory stays
+#: flat: 691,200,000 samples, 1.4 GB as 16-bit audio). Paper mode evaluates the whole output in one forward call
+#: (PyTorch picked activation ranges per call), so it may hold at most this many activations of the widest layer
+#: (about 36 bytes each while quantized: 2.4 GB): 262,144 samples for the 256-wide variants, 11.9 s at 22050 Hz.
+PAPER_MODE_MAX_VALUES = 1 << 26
+#: Siamese denoising needs the whole signal in memory (noisereduce, about 60 bytes a sample): 10 min at 48 kHz.
+MAX_DENOISE_SAMPLES = 28_800_000
 
 
 def output_length(num_samples: int, sample_rate: int, target_rate: int) -> int:
@@ -26,18 +35,76 @@ def output_length(num_samples: int, sample_rate: int, target_rate: int) -> int:
     return int(round(num_samples * target_rate / sample_rate))
 
 
+def _widest(variant: Variant) -> int:
+    return max(variant.in_features, *variant.hidden, *variant.siam)
+
+
+def _grid_slice(num_samples: int, start: int, stop: int, device: torch.device) -> torch.Tensor:
+    """Rows ``start:stop`` of :func:`time_grid`, bit for bit, without building the whole grid.
+
+    torch's CPU linspace computes ``-1 + step * i`` (first half) and ``1 - step * (n - 1 - i)`` (second half) with
+    a float32 step and one fused multiply-add; float64 arithmetic rounded once to float32 is that FMA exactly.
+    """
+    if num_samples == 1:
+        return time_grid(1, device)
+    i = torch.arange(start, stop, dtype=torch.float64)
+    step = float(torch.tensor(2.0, dtype=torch.float32) / (num_samples - 1))
+    t = torch.where(i < num_samples // 2, -1.0 + step * i, 1.0 - step * (num_samples - 1 - i))
+    return t.float().unsqueeze(1).to(device)
+
+
 @torch.no_grad()
+def stream_heads(model: SiameseSiren, num_samples: int, chunk: int | None = CHUNK) -> Iterator[np.ndarray]:
+    """Both heads at ``num_samples`` points spread over the clip, as float32 arrays (k, 2) of ``chunk`` rows.
+
+    Memory is that of one chunk, whatever ``num_samples`` is; ``chunk=None`` evaluates everything in one call.
+    """
+    device = next(model.parameters()).device
+    step = num_samples if chunk is None else chunk
+    for start in range(0, num_samples, step):
+        stop = min(start + step, num_samples)
+        yield model(_grid_slice(num_samples, start, stop, device)).cpu().numpy().astype(np.float32, copy=False)
+
+
 def synthesize(model: SiameseSiren, num_samples: int, chunk: int | None = CHUNK) -> np.ndarray:
     """Both heads at ``num_samples`` points spread over the clip: float32 array (num_samples, 2).
 
     The network is continuous in time, so any ``num_samples`` works: that is how one file decodes at any rate.
     ``chunk=None`` evaluates in one call, which paper mode needs (activation ranges are per call).
     """
-    device = next(model.parameters()).device
-    t = time_grid(num_samples, device)
-    step = num_samples if chunk is None else chunk
-    parts = [model(t[i : i + step]).cpu() for i in range(0, num_samples, step)]
-    return torch.cat(parts).numpy().astype(np.float32)
+    return np.concatenate(list(stream_heads(model, num_samples, chunk)))
+
+
+def output_problem(clip: CompressedClip, sample_rate: int, denoised: bool, paper: bool) -> str | None:
+    """Why decoding ``clip`` at ``sample_rate`` (denoised, in paper mode) is refused by a bound, or None."""
+    n = output_length(clip.num_samples, clip.sample_rate, sample_rate)
+    if paper and n * _widest(clip.variant) > PAPER_MODE_MAX_VALUES:
+        most = PAPER_MODE_MAX_VALUES // _widest(clip.variant)
+        return (f"paper mode evaluates the whole output in one call and is limited to {most} samples for this "
+                f"model, {n} asked; use a lower --sample-rate or leave out --paper-mode")
+    if denoised and n > MAX_DENOISE_SAMPLES:
+        return (f"siamese denoising holds the whole output in memory and is limited to {MAX_DENOISE_SAMPLES} "
+                f"samples, {n} asked; use --no-denoise or a lower --sample-rate")
+    if denoised and n < MIN_SAMPLES:
+        return (f"siamese denoising needs at least {MIN_SAMPLES} samples, {n} at {sample_rate} Hz; use --no-denoise "
+                "or a higher --sample-rate")
+    return None
+
+
+def decoded_chunks(
+    clip: CompressedClip, sample_rate: int, denoised: bool, alpha: float = DEFAULT_ALPHA, paper: bool = False
+) -> Iterator[np.ndarray]:
+    """The decoded signal at the original level, in pieces: streamed from the network when nothing needs the
+    whole signal (no denoising, no paper mode), else computed whole within :func:`output_problem`'s bounds."""
+    problem = output_problem(clip, sample_rate, denoised, paper)
+    if problem is not None:
+        raise ValueError(problem)
+    if not (denoised or paper):
+        for heads in stream_heads(clip.model(), output_length(clip.num_samples, clip.sample_rate, sample_rate)):
+            yield heads[:, 0] * clip.peak
+        return
+    heads = reconstruct(clip, sample_rate, precision="int8-paper" if paper else "int8")
+    yield denoise(heads, sample_rate, "siamese" if denoised else "none", alpha=alpha) * clip.peak
 
 
 def reconstruct(clip: CompressedClip, sample_rate: int | None = None, precision: str = "int8") -> np.ndarray:
