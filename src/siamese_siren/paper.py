@@ -16,6 +16,7 @@ paper. The exact parameter count and the bytes of our ``.ssr`` file are the real
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ class PaperMatch:
 
     def status(self, dataset: str, variant: str) -> str:
         """One plain sentence on whether and how the row compares with the paper."""
-        name = self.table.replace("table", "Table ")
+        name = re.sub(r"^table(\d+)$", r"Table \1", self.table)
         if dataset not in self.datasets:
             return f"not comparable: dataset {dataset!r} is not one of the paper's datasets"
         paper = _published()
