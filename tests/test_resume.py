@@ -63,9 +63,22 @@ def check_resumed(results: Path, left: dict[str, dict]) -> None:
     assert cached_clips(results) == 0
 
 
-def test_sigkill_of_snakemake_then_rerun_keeps_finished_clips(tmp_path):
+def jobs_left(group: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-g", str(group), "-f", r"\.train\.py"], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def test_sigkill_of_snakemake_alone_then_rerun_keeps_finished_clips(tmp_path):
+    """As the README words it: `kill -9` of the Snakemake process only. Its jobs must not run on as orphans."""
+    def kill_snakemake_only(run):
+        os.kill(run.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while jobs_left(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not jobs_left(run.pid), "a training job ran on after Snakemake was killed"
+
     results = tmp_path / "results"
-    start_and_kill_after_first_clip(results, lambda run: os.killpg(run.pid, signal.SIGKILL))
+    start_and_kill_after_first_clip(results, kill_snakemake_only)
     left = cached_records(results)
     resume(results)
     check_resumed(results, left)
@@ -73,8 +86,7 @@ def test_sigkill_of_snakemake_then_rerun_keeps_finished_clips(tmp_path):
 
 def test_sigkill_of_the_training_job_then_rerun_keeps_finished_clips(tmp_path):
     def kill_training_job(run):
-        jobs = subprocess.run(["pgrep", "-f", "-g", str(run.pid), r"\.train\.py"], capture_output=True, text=True)
-        pids = [int(p) for p in jobs.stdout.split()]
+        pids = jobs_left(run.pid)
         assert pids, "no training job found"
         for pid in pids:
             os.kill(pid, signal.SIGKILL)

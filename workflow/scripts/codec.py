@@ -1,14 +1,14 @@
-import sys
 from pathlib import Path
 
 import pandas as pd
 import soundfile as sf
 
+from siamese_siren import jobs
 from siamese_siren.audio import write_audio
 from siamese_siren.codecs import codec, round_trip
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 p = sm.params
 out = Path(sm.output[0])
 out.mkdir(parents=True, exist_ok=True)

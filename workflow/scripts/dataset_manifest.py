@@ -1,9 +1,9 @@
-import sys
 from collections import Counter
 
+from siamese_siren import jobs
 from siamese_siren.datasets import SELECTED, SKIPPED, build_manifest, write_manifest
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 spec = dict(snakemake.params.spec)  # noqa: F821
 rows = build_manifest(spec.pop("source"), snakemake.input[0], **spec)  # noqa: F821
 write_manifest(rows, snakemake.output[0])  # noqa: F821

@@ -1,9 +1,10 @@
 import sys
 
+from siamese_siren import jobs
 from siamese_siren.datasets import DatasetError, download
 
 console = sys.__stderr__
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 p = snakemake.params  # noqa: F821
 try:
     download(p.urls, p.sha256, snakemake.output[0], size=p.size)  # noqa: F821

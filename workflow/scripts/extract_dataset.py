@@ -1,8 +1,7 @@
-import sys
-
+from siamese_siren import jobs
 from siamese_siren.datasets import extract, file_sha256
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 archive, p = snakemake.input[0], snakemake.params  # noqa: F821
 if not p.downloaded:  # the user's own archive: circulating copies differ (e.g. zips), so only warn
     digest = file_sha256(archive)

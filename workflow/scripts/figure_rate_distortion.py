@@ -1,12 +1,11 @@
-import sys
-
 import pandas as pd
 
+from siamese_siren import jobs
 from siamese_siren.figures import rate_distortion
 from siamese_siren.tables import rd_summary
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 points = pd.read_csv(sm.input[0])
 points = points[points["dataset"] == sm.wildcards.dataset]
 summary = rd_summary(points, sm.params.metrics)

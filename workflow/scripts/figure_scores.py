@@ -1,11 +1,10 @@
-import sys
-
 import pandas as pd
 
+from siamese_siren import jobs
 from siamese_siren.figures import denoise_ablation, training_curves
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 spec = sm.params.spec
 records = pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True)
 if sm.wildcards.name == "fig4":

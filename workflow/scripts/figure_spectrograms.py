@@ -1,13 +1,13 @@
-import sys
 from pathlib import Path
 
 import soundfile as sf
 
+from siamese_siren import jobs
 from siamese_siren.figures import spectrograms
 from siamese_siren.plan import reconstruction_file
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 p = sm.params
 reference, rate = sf.read(sm.input.clip, dtype="float32")
 signals = {"reference": reference}

@@ -1,9 +1,9 @@
 import json
-import sys
 
+from siamese_siren import jobs
 from siamese_siren.audio import load_clip, write_audio
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 p = snakemake.params  # noqa: F821
 clip = load_clip(snakemake.input[0], sample_rate=p.sample_rate, offset=p.offset, duration=p.seconds)  # noqa: F821
 write_audio(snakemake.output.wav, clip.samples, clip.sample_rate, subtype="FLOAT")  # noqa: F821

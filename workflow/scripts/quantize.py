@@ -1,15 +1,14 @@
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-from siamese_siren import bitstream
+from siamese_siren import bitstream, jobs
 from siamese_siren.models import Variant
 from siamese_siren.train import load_model, load_state
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 setting = sm.params.setting
 models, out = Path(sm.input.models), Path(sm.output[0])
 out.mkdir(parents=True, exist_ok=True)

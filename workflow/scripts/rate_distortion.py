@@ -1,12 +1,12 @@
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from siamese_siren import jobs
 from siamese_siren.tables import codec_points, inr_points, kbps_needed, rd_summary, write_kbps_needed
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 p = sm.params
 scores = pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True)
 sizes = [pd.read_csv(Path(folder) / "sizes.csv") for folder in sm.input.compressed]

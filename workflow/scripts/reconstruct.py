@@ -1,8 +1,7 @@
 import json
-import sys
 from pathlib import Path
 
-from siamese_siren import bitstream
+from siamese_siren import bitstream, jobs
 from siamese_siren.audio import write_audio
 from siamese_siren.decode import denoise, reconstruct, synthesize
 from siamese_siren.models import Variant
@@ -10,7 +9,7 @@ from siamese_siren.plan import Precision, reconstruction_file
 from siamese_siren.train import load_model, load_state
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 p = sm.params
 models, out = Path(sm.input.models), Path(sm.output[0])
 compressed = dict(zip(p.settings, map(Path, sm.input.compressed), strict=True))

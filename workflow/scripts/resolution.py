@@ -1,14 +1,13 @@
-import sys
 from pathlib import Path
 
-from siamese_siren import bitstream
+from siamese_siren import bitstream, jobs
 from siamese_siren.audio import write_audio
 from siamese_siren.decode import reconstruct
 from siamese_siren.figures import resolution
 from siamese_siren.plan import Precision
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 p = sm.params
 ssr = Path(sm.input.compressed) / f"{p.clip}.ssr"
 compressed = bitstream.read(ssr)

@@ -1,9 +1,9 @@
-import sys
 from pathlib import Path
 
 import pandas as pd
 import soundfile as sf
 
+from siamese_siren import jobs
 from siamese_siren.metrics import score_pairs
 from siamese_siren.plan import Precision, reconstruction_file
 
@@ -25,5 +25,5 @@ def main(sm) -> None:
 
 # The metric pool's worker processes re-import this file: only the parent may run the job.
 if __name__ == "__main__":
-    sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (injected by Snakemake)
+    jobs.start(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
     main(snakemake)  # noqa: F821

@@ -1,13 +1,13 @@
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from siamese_siren import jobs
 from siamese_siren.models import Variant
 from siamese_siren.tables import METRIC_COLUMNS, build_table, write_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 p = sm.params
 scores = pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True)
 wanted = scores["precision"].eq(p.spec["precision"]) & scores.apply(

@@ -1,14 +1,14 @@
 import os
-import sys
 
 import soundfile as sf
 import torch
 
+from siamese_siren import jobs
 from siamese_siren.models import Variant
 from siamese_siren.train import TrainConfig, train_and_save
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = sys.stdout = open(sm.log[0], "w", buffering=1)
+jobs.start(sm.log[0])
 # Where the job ran: a cluster job's id and the GPU its scheduler gave it (tests/slurm checks these lines).
 for name in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES"):
     print(f"{name}={os.environ.get(name, '')}")
