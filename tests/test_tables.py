@@ -11,7 +11,15 @@ import pytest
 
 from siamese_siren.models import VARIANTS
 from siamese_siren.paper import PaperMatch, paper_size_measures, paper_tables
-from siamese_siren.tables import METRIC_COLUMNS, _cell, build_table, write_table
+from siamese_siren.tables import (
+    METRIC_COLUMNS,
+    _cell,
+    build_table,
+    kbps_needed,
+    rd_summary,
+    write_kbps_needed,
+    write_table,
+)
 
 PAPER_TEXT = Path(__file__).resolve().parents[2] / "shared" / "docs" / "paper-siamese-siren.txt"
 
@@ -185,3 +193,17 @@ def test_latex_compiles_in_a_plain_article_and_fits_the_page(tmp_path):
     log = (tmp_path / "doc.log").read_text(errors="replace")
     assert run.returncode == 0, log[-3000:]
     assert "Overfull" not in log and "Float too large" not in log and "LaTeX Warning" not in log, log[-3000:]
+
+
+def test_kbps_needed_reads_na_for_speech_only_metrics_on_music(tmp_path):
+    points = pd.DataFrame([{"dataset": dataset, "family": "codec", "method": "opus", "point": f"{kbps} kbps",
+                            "clip": "c0", "kbps": kbps, "visqol": 1 + kbps / 32,
+                            "pesq": 1 + kbps / 32 if dataset == "speech" else np.nan}
+                           for dataset in ("speech", "music") for kbps in (8, 32, 64)])
+    needed = kbps_needed(rd_summary(points, ["visqol", "pesq"]), {"visqol": [2.0], "pesq": [2.0]})
+    write_kbps_needed(needed, tmp_path / "needed.csv", tmp_path / "needed.md")
+    lines = (tmp_path / "needed.md").read_text().splitlines()
+    header, music = ([cell.strip() for cell in line.strip("|").split("|")] for line in
+                     (lines[0], next(line for line in lines if line.startswith("| music"))))
+    assert dict(zip(header, music, strict=True)) == {"dataset": "music", "method": "opus", "pesq ≥ 2": "n/a",
+                                                     "visqol ≥ 2": "32.0"}

@@ -361,5 +361,7 @@ def write_kbps_needed(table: pd.DataFrame, csv_path: str | Path, md_path: str | 
                          target=[f"{m} {'≤' if not METRIC_COLUMNS.get(m, True) else '≥'} {q:g}"
                                  for m, q in zip(table["metric"], table["quality"], strict=True)])
     wide = shown.pivot_table(index=["dataset", "method"], columns="target", values="cell", aggfunc="first", sort=False)
-    text = wide.fillna("").reset_index().to_markdown(index=False) if len(wide) else "(no points)"
+    # A metric a dataset has no score for (PESQ on music) reads n/a, not a blank; cells stay as formatted.
+    text = (wide.fillna("n/a").reset_index().to_markdown(index=False, disable_numparse=True) if len(wide)
+            else "(no points)")
     Path(md_path).write_text((f"{caption}\n\n" if caption else "") + text + "\n")
