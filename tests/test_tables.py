@@ -82,6 +82,7 @@ def test_a_paper_match_compares_only_listed_datasets_and_variants():
     assert match.status("demo", "sia").startswith("not comparable")
     assert match.status("libri", "other").startswith("no paper value")
     assert match.status("libri", "sia").startswith("compared with Table 1")
+    assert PaperMatch("table1", reason="float weights").status("libri", "sia") == "not comparable: float weights"
 
 
 # --- the tables we write ------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def test_a_run_off_the_papers_datasets_says_the_papers_numbers_are_not_comparabl
     for ext in ("md", "tex"):
         assert "The paper's numbers are not comparable to this run" in text[ext]
         assert "paper 2.12" not in text[ext]
-    assert "not comparable: dataset 'libri' is not one of the paper's datasets" in text["csv"]
+    assert "not comparable: dataset 'libri' is not one of the paper datasets" in text["csv"]
 
 
 def test_latex_needs_no_package_and_prints_numbers_and_symbols_as_latex(tmp_path):

@@ -58,12 +58,13 @@ class PaperMatch:
     dataset); a dataset not listed is not comparable (e.g. the demo's recordings). ``models``: run variant -> the
     library model whose paper row it reproduces; a variant not listed has no paper row. Only the caller knows
     whether the run's settings are the paper's (precision ``int8-paper``, denoise ``auto``, 2500 steps, final
-    weights); it should leave ``datasets`` empty when they are not.
+    weights); when they are not, it leaves ``datasets`` empty and says why in ``reason``.
     """
 
     table: str
     datasets: Mapping[str, str] = field(default_factory=dict)
     models: Mapping[str, str] = field(default_factory=dict)
+    reason: str = ""
 
     def values(self, dataset: str, variant: str) -> dict[str, float]:
         """The paper's values (metric -> value) for one row of the run's table; empty when not comparable."""
@@ -76,7 +77,8 @@ class PaperMatch:
         """One plain sentence on whether and how the row compares with the paper."""
         name = re.sub(r"^table(\d+)$", r"Table \1", self.table)
         if dataset not in self.datasets:
-            return f"not comparable: dataset {dataset!r} is not one of the paper's datasets"
+            why = self.reason or f"dataset {dataset!r} is not one of the paper datasets"
+            return f"not comparable: {why}"
         paper = _published()
         if not ((paper["table"] == self.table) & (paper["dataset"] == self.datasets[dataset])).any():
             return f"no paper value: {name} reports nothing on {self.datasets[dataset]}"
