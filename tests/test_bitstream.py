@@ -176,7 +176,7 @@ def test_entropy_coded_file_decodes_bit_identically_to_its_uncompressed_twin(tra
     assert data[5] == (bitstream.FLAG_ENTROPY | (bitstream.FLAG_PER_CHANNEL if per_channel else 0))
     a, b = bitstream.read(tmp_path / "plain.ssr"), bitstream.read(tmp_path / "coded.ssr")
     assert (a.entropy, b.entropy) == ("none", coder)
-    assert data[34 + 2 * (len(a.variant.hidden) + len(a.variant.siam))] == bitstream.CODERS[coder]
+    assert data[34 + 2 * (len(a.variant.hidden) + len(a.variant.siam))] == bitstream.CODERS[coder].file_id
     assert (b.variant, b.bits, b.per_channel, b.num_samples, b.peak) == (a.variant, a.bits, a.per_channel,
                                                                          a.num_samples, a.peak)
     for x, y in zip(a.layers, b.layers, strict=True):
