@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import platform
 import shutil
 import time
@@ -19,6 +18,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from . import files
 from .models import SiameseSiren, Variant, time_grid
 
 #: The authors' snapshot steps (Figure 6 and the metric-vs-step curves).
@@ -199,7 +199,8 @@ def train_batch(
                 if done % config.check_every == 0 or done == config.steps:
                     mean = _check_finite(per_clip, step, labels, variant)
                     bar.update(done - bar.n)
-                    bar.set_postfix(loss=f"{mean:.3e}")
+                    # the loss is read on the host only every check_every steps (a device sync): say whose it is
+                    bar.set_postfix_str(f"loss {mean:.3e} at step {done}, shown every {config.check_every} steps")
     except torch.cuda.OutOfMemoryError as err:
         raise TrainingOutOfMemory(
             f"{labels[0]}: out of GPU memory training {count} clip(s) of {len(signals[0])} samples at once with "
@@ -254,26 +255,17 @@ def save_result(result: TrainResult, directory: str | Path, clip_id: str, varian
     """Write one clip's training artifacts: ``{clip}.pt`` (best float weights of both heads),
     ``{clip}.snapshots.pt``, ``{clip}.loss.csv`` and ``{clip}.json`` (device, versions, wall time).
 
-    Each file is written to a temporary name and renamed, so a killed job never leaves a truncated artifact.
+    Each file is written atomically (:mod:`siamese_siren.files`), so a killed job never leaves a truncated artifact.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-
-    def atomic(name: str, write) -> None:
-        tmp = directory / f".{name}.tmp"
-        write(tmp)
-        tmp.replace(directory / name)
-
-    atomic(f"{clip_id}.pt", lambda p: torch.save(result.state, p))
-    atomic(f"{clip_id}.snapshots.pt", lambda p: torch.save(result.snapshots, p))
-
-    def write_losses(p: Path) -> None:
-        with open(p, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["step", "loss"])
-            writer.writerows((i, f"{loss:.8g}") for i, loss in enumerate(result.losses.tolist()))
-
-    atomic(f"{clip_id}.loss.csv", write_losses)
+    for name, tensors in ((f"{clip_id}.pt", result.state), (f"{clip_id}.snapshots.pt", result.snapshots)):
+        with files.atomic_write(directory / name) as f:
+            torch.save(tensors, f)
+    with files.atomic_write(directory / f"{clip_id}.loss.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "loss"])
+        writer.writerows((i, f"{loss:.8g}") for i, loss in enumerate(result.losses.tolist()))
     meta = {
         "clip": clip_id,
         "variant": variant.to_dict(),
@@ -286,7 +278,7 @@ def save_result(result: TrainResult, directory: str | Path, clip_id: str, varian
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
-    atomic(f"{clip_id}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    files.write_text(directory / f"{clip_id}.json", json.dumps(meta, indent=2))
 
 
 def load_state(path: str | Path) -> dict:
@@ -304,14 +296,6 @@ def _cache_key(variant: Variant, config: TrainConfig, signal: np.ndarray) -> str
     digest = hashlib.sha256(json.dumps([variant.to_dict(), settings], sort_keys=True).encode())
     digest.update(np.ascontiguousarray(signal, dtype=np.float32).tobytes())
     return digest.hexdigest()[:20]
-
-
-def _publish(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another filesystem
-        shutil.copy2(source, target)
 
 
 def train_and_save(
@@ -342,7 +326,8 @@ def train_and_save(
     if cache is not None:
         for name in signals:
             for suffix in ARTIFACT_SUFFIXES:
-                _publish(where[name] / f"{name}{suffix}", directory / f"{name}{suffix}")
+                directory.mkdir(parents=True, exist_ok=True)
+                files.publish(where[name] / f"{name}{suffix}", directory / f"{name}{suffix}")
         for name in signals:
             shutil.rmtree(where[name], ignore_errors=True)
     return todo
