@@ -23,6 +23,7 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/codecs.smk"
+include: "workflow/rules/listen.smk"
 
 
 rule all:

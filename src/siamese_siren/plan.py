@@ -142,6 +142,10 @@ class Layout:
     def benchmark(self, *parts: str) -> str:
         return f"{self.root}/benchmarks/{'/'.join(parts)}.tsv"
 
+    def listen(self, name: str) -> str:
+        """The listening page (``index.html``), its ``media`` folder, and the MUSHRA kit (``mushra``)."""
+        return f"{self.root}/listen/{name}"
+
 
 # ---- clips in batches ---------------------------------------------------------------------------------------
 
@@ -154,6 +158,19 @@ def batches(clips: Iterable[str], size: int) -> dict[str, list[str]]:
 
 def batch_of(grouped: Mapping[str, Sequence[str]], clip: str) -> str:
     return next(batch for batch, ids in grouped.items() if clip in ids)
+
+
+def spread(items: Sequence[str], n: int | None) -> list[str]:
+    """``n`` of ``items`` evenly spaced from the first to the last (all of them when ``n`` is None or enough).
+
+    Sorted GTZAN ids run genre by genre, so even spacing puts every genre on a 20-clip page where the first 20
+    would all be blues; the choice depends only on the sorted ids, so reruns and readers agree on it.
+    """
+    if n is None or n >= len(items):
+        return list(items)
+    if n == 1:
+        return [items[0]]
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
 def choose_clip(key: str, wanted: str | None, clips: Sequence[str]) -> str:
@@ -418,6 +435,39 @@ class Plan:
         rd = self.config["rate_distortion"]
         return sorted({Precision.parse(p).setting for p in rd["precisions"]} - {None})
 
+    # -- the listening page and the MUSHRA kit
+
+    def listen_entries(self, dataset: str) -> list[tuple[str, str, str, list[str]]]:
+        """(variant, precision, denoise, tables) of every reconstruction the page plays for one dataset, in table order.
+
+        Each table's variants at the table's precision and denoising, plus the float and the not-denoised versions
+        the run decodes anyway for a figure: the page adds no decoding of its own.
+        """
+        listened = self.listen_variants()
+        shown: dict[tuple[str, str, str], list[str]] = {}
+        for table, table_spec in self.config["tables"].items():
+            if dataset not in self.table_datasets(table):
+                continue
+            for name in table_spec["variants"]:
+                if name not in listened:
+                    continue
+                precision, denoise = table_spec["precision"], self.denoise(name, table_spec["denoise"])
+                shown.setdefault((name, precision, denoise), []).append(table)
+                for extra in (("float", "none"), (precision, "none")):
+                    if extra in self.needs.get((dataset, name), ()):
+                        shown.setdefault((name, *extra), [])
+        return [(*key, tables) for key, tables in shown.items()]
+
+    def listen_variants(self) -> list[str]:
+        """Variants on the page, checked: each must be in a table (the page plays what the tables score)."""
+        in_tables = {v for spec in self.config["tables"].values() for v in spec["variants"]}
+        wanted = self.config["listen"]["variants"]
+        for name in wanted or ():
+            if name not in in_tables:
+                config_error("listen.variants", f"{name!r} is in no table", f"use some of {sorted(in_tables)}")
+        return [v for v in dict.fromkeys(v for s in self.config["tables"].values() for v in s["variants"])
+                if wanted is None or v in wanted]
+
     # -- targets
 
     def figure_names(self) -> list[str]:
@@ -433,4 +483,6 @@ class Plan:
             out += [L.rate_distortion("points.csv")] + [L.figure(f"rate_distortion_{d}") for d in self.datasets]
         if self.config.get("resolution"):
             out.append(L.figure("resolution"))
+        if self.config.get("listen"):
+            out += [L.listen("index.html"), L.listen("mushra")]
         return out

@@ -15,6 +15,7 @@ from siamese_siren.plan import (
     choose_clip,
     config_error,
     drop_unset_datasets,
+    spread,
 )
 
 
@@ -174,3 +175,42 @@ def resolution_inputs(wildcards):
     setting = PLAN.precision("resolution.precision", spec["precision"]).setting
     return {"compressed": L.compressed(dataset, spec["variant"], setting, clip_batch(dataset, clip)),
             "manifest": L.manifest(dataset)}
+
+
+# ---- the listening page and the MUSHRA kit -------------------------------------------------------------------
+
+
+def listen_clips(dataset):
+    """{clip: batch} of the clips on the page: listen.clips of them, evenly spaced (siamese_siren.plan.spread)."""
+    return {c: clip_batch(dataset, c) for c in spread(list(CLIPS[dataset]), config["listen"]["clips"])}
+
+
+def listen_inputs(wildcards):
+    """Only the batches of the page's clips: a 1000-clip run's page reads 20 clips' files, not 1000."""
+    out = {"clips": [], "reconstructions": [], "scores": [], "compressed": [], "codec_scores": [], "codecs": [],
+           "tables": [L.table(t, "csv") for t in config["tables"]]}
+    for dataset in PLAN.datasets:
+        chosen = listen_clips(dataset)
+        used = sorted(set(chosen.values()))
+        entries = PLAN.listen_entries(dataset)
+        out["clips"] += [L.clip(dataset, c) for c in chosen]
+        for name in dict.fromkeys(name for name, *_ in entries):
+            out["reconstructions"] += [L.reconstructions(dataset, name, b) for b in used]
+            out["scores"] += [L.scores(dataset, name, b) for b in used]
+        settings = sorted({(name, s) for name, p, *_ in entries if (s := Precision.parse(p).setting)})
+        out["compressed"] += [L.compressed(dataset, name, s, b) for name, s in settings for b in used]
+        if config["listen"]["codecs"]:
+            out["codecs"] += [L.codec(dataset, c, b) for c in PLAN.codec_bitrates for b in used]
+            out["codec_scores"] += [L.codec_scores(dataset, c, b) for c in PLAN.codec_bitrates for b in used]
+    return out
+
+
+def listen_params(wildcards):
+    """What the page script needs besides its files: the clips, what it plays, sizes it cannot read, and the results
+    folder (every path of siamese_siren.plan.Layout, the links between the page and the run's files)."""
+    return {
+        "results": config["results"],
+        "clips": {d: listen_clips(d) for d in PLAN.datasets},
+        "entries": {d: PLAN.listen_entries(d) for d in PLAN.datasets},
+        "float_bytes": {v: 4 * parameter_count(PLAN.variant(v)) for v in PLAN.listen_variants()},
+    }
