@@ -1,10 +1,13 @@
+import logging
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from siamese_siren import train as train_module
 from siamese_siren.models import VARIANTS, Variant, time_grid
-from siamese_siren.train import TrainConfig, TrainingDiverged, load_model, train, train_batch
+from siamese_siren.train import KEEP, TrainConfig, TrainingDiverged, load_model, train, train_batch
 
 SMALL = VARIANTS["siamese-2x64+1x32"]
 
@@ -39,11 +42,15 @@ def test_training_is_seeded(speech_half_second):
     assert not torch.equal(a.state["trunk.0.linear.weight"], c.state["trunk.0.linear.weight"])
 
 
-def test_cpu_fallback_warns(speech_half_second):
+def test_cpu_fallback_is_logged_once_per_process(speech_half_second, caplog):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    with pytest.warns(UserWarning, match="no CUDA device"):
-        train(SMALL, speech_half_second[:100], TrainConfig(steps=1, progress=False))
+    train_module._say_no_cuda.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="siamese_siren.train"):
+        for _ in range(2):
+            train(SMALL, speech_half_second[:100], TrainConfig(steps=1, progress=False))
+    assert [r.getMessage() for r in caplog.records].count(
+        "no CUDA device: training on the CPU, which is orders of magnitude slower") == 1
 
 
 def test_diverging_loss_stops_with_a_clear_error():
@@ -57,8 +64,9 @@ def _three_clips(signal):
     return [signal[:2000], signal[3000:5000], signal[6000:8000]]
 
 
-def test_batched_training_equals_sequential_training(speech_half_second):
-    config = TrainConfig(steps=40, snapshot_steps=(15,), progress=False, device="cpu")
+@pytest.mark.parametrize("keep", KEEP)
+def test_batched_training_equals_sequential_training(speech_half_second, keep):
+    config = TrainConfig(steps=40, snapshot_steps=(15,), progress=False, device="cpu", keep=keep)
     signals = _three_clips(speech_half_second)
     together = train_batch(SMALL, signals, config)
     for signal, batched in zip(signals, together, strict=True):
@@ -83,6 +91,8 @@ def test_batched_training_names_the_diverging_clip():
         train_batch(SMALL, [signals[0], signals[0][:100]], config)
 
 
+# torch.compile imports torch's own torch/utils/mkldnn.py, whose 14 @torch.jit.script_method decorators warn.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compile_switch_keeps_results_within_tolerance(speech_half_second):
     # Stated tolerance for torch.compile: losses within 1e-4 relative of eager mode (kernel fusion reorders sums).
     signal = speech_half_second[:1500]
@@ -96,8 +106,6 @@ def test_compile_switch_keeps_results_within_tolerance(speech_half_second):
 
 
 def test_a_killed_job_keeps_its_finished_clips(speech_half_second, tmp_path, monkeypatch):
-    from siamese_siren import train as train_module
-
     signals = dict(zip("abc", _three_clips(speech_half_second), strict=True))
     config = TrainConfig(steps=5, progress=False, device="cpu")
     cache, out = tmp_path / "cache", tmp_path / "out"
@@ -125,3 +133,36 @@ def test_a_killed_job_keeps_its_finished_clips(speech_half_second, tmp_path, mon
     # A changed setting is a different training: nothing is reused.
     assert train_module.train_and_save(SMALL, signals, TrainConfig(steps=6, progress=False, device="cpu"),
                                        tmp_path / "out2", cache=cache) == ["a", "b", "c"]
+
+
+def test_keep_best_or_final_on_a_run_with_a_loss_spike(speech_half_second):
+    """``best``: the lowest-loss weights so far; ``final``: the weights after the last update (what the authors'
+    code evaluated), for the result and every snapshot alike."""
+    signal = speech_half_second[:1000]
+    runs = {
+        keep: train(SMALL, signal, TrainConfig(steps=200, lr=1e-3, snapshot_steps=(100, 199, 200), progress=False,
+                                               device="cpu", keep=keep))
+        for keep in KEEP
+    }
+    best, final = runs["best"], runs["final"]
+    np.testing.assert_array_equal(best.losses, final.losses)  # one training, two choices of what to keep
+    losses = best.losses
+    assert losses[-1] > 1.3 * losses.min() and best.best_step < 190  # Adam spiked after its best step
+    assert best.keep == "best" and final.keep == "final"
+
+    assert _loss_of(best.state, signal) == pytest.approx(losses.min(), rel=1e-4)
+    assert _loss_of(best.snapshots[100], signal) == pytest.approx(losses[:100].min(), rel=1e-4)
+    # losses[s] is the loss of the weights after s updates: exactly what a "final" snapshot at step s holds.
+    for step in (100, 199):
+        assert _loss_of(final.snapshots[step], signal) == pytest.approx(losses[step], rel=1e-4)
+    for name, value in final.snapshots[200].items():
+        assert torch.equal(final.state[name], value)
+    assert _loss_of(final.state, signal) > 1.3 * _loss_of(best.state, signal)
+
+
+def test_keep_is_part_of_the_training_cache_key_and_checked(speech_half_second):
+    signal = speech_half_second[:100]
+    assert train_module._cache_key(SMALL, TrainConfig(keep="final"), signal) != train_module._cache_key(
+        SMALL, TrainConfig(keep="best"), signal)
+    with pytest.raises(ValueError, match="keep must be one of"):
+        train(SMALL, signal, TrainConfig(steps=1, progress=False, device="cpu", keep="last"))

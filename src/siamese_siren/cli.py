@@ -30,7 +30,7 @@ from .audio import SAMPLE_RATE, AudioError, load_clip, output_format, write_audi
 from .bitstream import MAX_SAMPLE_RATE, MAX_SECONDS, MIN_SAMPLE_RATE, MIN_SAMPLES, BitstreamError, CompressedClip
 from .decode import DEFAULT_ALPHA, decoded_chunks, output_problem
 from .models import VARIANTS, get_variant, parameter_count, variant_name
-from .train import TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
+from .train import KEEP, TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 MAX_STEPS = 1_000_000
@@ -123,7 +123,7 @@ def _encode(args: argparse.Namespace) -> int:
         raise AudioError(f"{source}: the clip cannot be encoded, {bounds}; choose --offset/--duration "
                          "(or --sample-rate) to fit")
     variant = get_variant(args.variant)
-    config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet)
+    config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet, keep=args.keep)
     result = train(variant, clip.samples, config, label=source.name)
     compressed = CompressedClip.from_model(
         load_model(variant, result.state), clip.sample_rate, len(clip.samples), clip.peak, args.bits, args.per_channel,
@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--duration", type=float, default=None,
                      help=f"seconds to keep, at most {MAX_SECONDS}, zero-padded if the file is shorter (default: the "
                           "whole file; the paper uses 10)")
+    enc.add_argument("--keep", default="best", choices=KEEP, help="weights stored: lowest loss or last step (best)")
     enc.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
     enc.add_argument("--quiet", action="store_true",
                      help="no progress bar (the bar and its loss advance every 50 steps, the loss is that step's)")
