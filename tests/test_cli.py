@@ -1,12 +1,24 @@
+import errno
+import os
+import re
+import signal
+import struct
 import subprocess
 import sys
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
+import torch
 
 from siamese_siren import bitstream
-from siamese_siren.cli import main
-from siamese_siren.models import VARIANTS, parameter_count
+from siamese_siren.bitstream import CompressedClip
+from siamese_siren.cli import build_parser, main
+from siamese_siren.models import VARIANTS, SiameseSiren, Variant, parameter_count
 
 
 def run_cli(*args):
@@ -62,3 +74,252 @@ def test_errors_are_actionable(tmp_path, speech_path):
 
     result = run_cli("encode", speech_path, tmp_path / "x.ssr", "--variant", "nope")
     assert result.returncode == 2 and "nope" in result.stderr
+
+
+# ---- issue 14: every path and number checked before the work, failures in one line, nothing lost -------------
+
+SMALL = "siamese-2x64+1x32"
+
+
+def _tone_file(path, seconds=0.2, rate=22050):
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 330 * t), rate)
+    return path
+
+
+def _ssr(path, variant=None, sample_rate=22050, num_samples=4410):
+    """An untrained network as a valid .ssr file: decoding does not care how good the weights are."""
+    torch.manual_seed(0)
+    bitstream.write(path, CompressedClip.from_model(SiameseSiren(variant or VARIANTS[SMALL]), sample_rate,
+                                                    num_samples, 0.5))
+    return path
+
+
+def _reseal(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
+
+
+def one_line_error(capsys, *names):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "UserWarning" not in line and "return train" not in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+def test_encode_onto_its_own_input_is_refused_and_the_input_kept(tmp_path, capsys):
+    source = _tone_file(tmp_path / "a.wav")
+    before = source.read_bytes()
+    (tmp_path / "link.wav").symlink_to(source)
+    for output in (source, tmp_path / "link.wav", tmp_path / "." / "a.wav"):
+        assert main(["encode", str(source), str(output), "--steps", "1"]) == 2
+        one_line_error(capsys, str(output), "is the input file")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_a_full_disk_leaves_the_existing_output_and_no_temporary_file(tmp_path, capsys, monkeypatch, command):
+    source = _tone_file(tmp_path / "a.wav") if command == "encode" else _ssr(tmp_path / "a.ssr")
+    output = tmp_path / ("old.ssr" if command == "encode" else "old.wav")
+    output.write_bytes(b"the user's existing file")
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    args = ["--steps", "1", "--variant", SMALL, "--quiet"] if command == "encode" else []
+    assert main([command, str(source), str(output), *args]) == 4
+    one_line_error(capsys, str(output), "disk is full", "nothing was written")
+    assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("output,code,says", [
+    ("missing/out.{ext}", 4, "does not exist"),
+    ("/proc/out.{ext}", 4, "cannot write in folder /proc"),
+    ("/sys/out.{ext}", 4, "Permission denied"),  # EACCES even for root
+    ("folder.{ext}", 4, "is a folder"),
+])
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, command, output, code, says):
+    source = _tone_file(tmp_path / "a.wav") if command == "encode" else _ssr(tmp_path / "a.ssr")
+    target = output.format(ext="ssr" if command == "encode" else "wav")
+    target = target if target.startswith("/") else str(tmp_path / target)
+    if "folder" in target:
+        os.mkdir(target)
+    start = time.monotonic()
+    assert main([command, str(source), target, "--steps" if command == "encode" else "--alpha", "1"]) == code
+    one_line_error(capsys, target, says)
+    assert time.monotonic() - start < 5  # no training, no synthesis
+
+
+@pytest.mark.parametrize("name", ["out.mp3", "out.xyz", "out", "out.ssr.bak"])
+def test_encode_output_must_be_an_ssr_file(tmp_path, capsys, name):
+    assert main(["encode", str(_tone_file(tmp_path / "a.wav")), str(tmp_path / name), "--steps", "1"]) == 2
+    one_line_error(capsys, name, "must end in .ssr")
+
+
+@pytest.mark.parametrize("name", ["out.xyz", "out", "out.ssr"])
+def test_decode_output_extension_must_be_writable_and_the_message_lists_them(tmp_path, capsys, name):
+    assert main(["decode", str(_ssr(tmp_path / "a.ssr")), str(tmp_path / name)]) == 2
+    line = one_line_error(capsys, name, "use one of")
+    assert ".wav" in line and ".flac" in line and ".mp3" in line
+    assert main(["decode", str(tmp_path / "a.ssr"), str(tmp_path / "out.mp3"), "--sample-rate", "96000"]) == 2
+    one_line_error(capsys, "out.mp3", "96000 Hz")
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--sample-rate", "0"), ("--sample-rate", "1"), ("--sample-rate", "10000000"), ("--duration", "-1"),
+    ("--duration", "nan"), ("--duration", "inf"), ("--duration", "0"), ("--offset", "-1"), ("--offset", "nan"),
+    ("--steps", "0"), ("--steps", "-3"), ("--seed", "-1"), ("--device", "nope"), ("--device", "meta"),
+])
+def test_encode_numbers_out_of_range_are_refused_naming_the_option(tmp_path, capsys, option, value):
+    assert main(["encode", str(_tone_file(tmp_path / "a.wav")), str(tmp_path / "o.ssr"), option, value]) == 2
+    one_line_error(capsys, option)
+    assert not (tmp_path / "o.ssr").exists()
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--sample-rate", "0"), ("--sample-rate", "1"), ("--sample-rate", "-8000"), ("--sample-rate", "10000000"),
+    ("--alpha", "nan"), ("--alpha", "-5"), ("--alpha", "inf"),
+])
+def test_decode_numbers_out_of_range_are_refused_naming_the_option(tmp_path, capsys, option, value):
+    assert main(["decode", str(_ssr(tmp_path / "a.ssr")), str(tmp_path / "o.wav"), option, value]) == 2
+    one_line_error(capsys, option)
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_inputs_that_are_not_regular_files_get_their_own_message(tmp_path, capsys):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "folder.wav").mkdir()
+    os.mkfifo(tmp_path / "pipe.wav")
+    for name, says in (("empty.wav", "empty file"), ("folder.wav", "is a folder"),
+                       ("pipe.wav", "pipes are not supported"), ("missing.wav", "no such file")):
+        for command in ("encode", "decode", "info"):
+            args = [command, str(tmp_path / name)] + ([] if command == "info" else [str(tmp_path / "o.ssr")])
+            assert main(args) in (1, 2)  # decode to .ssr is also a usage error; the input is checked first
+            line = one_line_error(capsys, name, says)
+            assert "convert it to WAV" not in line
+
+
+def test_clips_outside_the_shared_bounds_are_refused_before_training(tmp_path, capsys):
+    sf.write(tmp_path / "one.wav", np.array([0.5]), 22050)
+    header_only = tmp_path / "header_only.wav"
+    header_only.write_bytes((tmp_path / "one.wav").read_bytes()[:44])
+    for name in ("one.wav", "header_only.wav"):
+        assert main(["encode", str(tmp_path / name), str(tmp_path / "o.ssr"), "--steps", "1"]) == 1
+        one_line_error(capsys, name)
+    assert not (tmp_path / "o.ssr").exists()
+    clip = CompressedClip.from_model(SiameseSiren(VARIANTS[SMALL]), 1, 4410, 0.5)
+    with pytest.raises(ValueError, match="sample rate 1 Hz out of range"):  # the library never writes one either
+        bitstream.to_bytes(clip)
+
+
+def test_a_tiny_file_asking_for_hours_at_768_khz_is_refused_with_flat_memory(tmp_path, capsys):
+    data = bytearray(_ssr(tmp_path / "valid.ssr").read_bytes()[:-4])
+    tail_at = 22 + 2 * (len(VARIANTS[SMALL].hidden) + len(VARIANTS[SMALL].siam))
+    struct.pack_into("<II", data, tail_at, 768_000, 768_000 * 3600)
+    hostile = tmp_path / "hostile.ssr"
+    hostile.write_bytes(_reseal(bytes(data)))
+    assert hostile.stat().st_size < 12_000
+    tracemalloc.start()
+    code = main(["decode", str(hostile), str(tmp_path / "o.wav")])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert code == 1 and peak < 20 * 2**20
+    one_line_error(capsys, "hostile.ssr", "sample rate 768000 Hz out of range")
+
+
+def test_an_hour_at_the_highest_rate_is_refused_for_denoising_and_paper_mode_by_documented_bounds(tmp_path, capsys):
+    long = _ssr(tmp_path / "long.ssr", sample_rate=192_000, num_samples=192_000 * 3600)
+    assert main(["decode", str(long), str(tmp_path / "o.wav")]) == 2
+    one_line_error(capsys, "siamese denoising", "28800000 samples", "--no-denoise")
+    assert main(["decode", str(long), str(tmp_path / "o.wav"), "--no-denoise", "--paper-mode"]) == 2
+    one_line_error(capsys, "paper mode", "--paper-mode")
+
+
+def _high_water_mark(pid):
+    """Peak resident memory of a process so far, in bytes (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def _wait_for_temporary(folder, size, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        grown = [p for p in folder.glob(".*.tmp") if p.stat().st_size >= size]
+        if grown:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no temporary file of {size} bytes in {folder}: {process.poll()=}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/status")
+def test_an_hour_at_the_highest_rate_streams_to_disk_with_flat_memory_and_ctrl_c_leaves_nothing(tmp_path):
+    # no positional encoding and 8-wide layers: fast enough to write tens of MB in seconds on a shared CPU
+    long = _ssr(tmp_path / "long.ssr", Variant((8,), (4,), pe_frequencies=0), 192_000, 192_000 * 3600)
+    output = tmp_path / "long.wav"
+    output.write_bytes(b"the user's existing file")
+    process = subprocess.Popen([sys.executable, "-m", "siamese_siren.cli", "decode", str(long), str(output),
+                                "--no-denoise"], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_temporary(tmp_path, 5 * 2**20, process)  # past the first chunks: the working set is reached
+        early = _high_water_mark(process.pid)
+        _wait_for_temporary(tmp_path, 17 * 2**20, process)  # 6M more samples: 48 MB as float heads
+        late = _high_water_mark(process.pid)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert late - early < 30 * 2**20, (early, late)
+    assert process.returncode == 130 and "Traceback" not in err and "interrupted" in err
+    assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_during_encode_exits_130_without_traceback_and_leaves_nothing(tmp_path):
+    source = _tone_file(tmp_path / "a.wav")
+    output = tmp_path / "a.ssr"
+    output.write_bytes(b"the user's existing file")
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        process = subprocess.Popen([sys.executable, "-m", "siamese_siren.cli", "encode", str(source), str(output),
+                                    "--variant", SMALL, "--steps", "1000000"], stderr=err)
+        try:
+            deadline = time.monotonic() + 120
+            while "step" not in log.read_text() and time.monotonic() < deadline:  # training has started
+                time.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+        finally:
+            process.kill()
+    assert process.returncode == 130
+    text = log.read_text()
+    assert "Traceback" not in text and "interrupted" in text
+    assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
+
+
+# ---- issue 16, point 7: help text ----------------------------------------------------------------------------
+
+
+def test_help_has_no_markup_every_argument_is_explained_and_exit_codes_are_listed(capsys):
+    texts = []
+    for args in ([], ["encode"], ["decode"], ["info"]):
+        assert main([*args, "--help"]) == 0
+        texts.append(capsys.readouterr().out)
+    assert not any("``" in text for text in texts)
+    for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "130"):
+        assert f"  {code}" in texts[0]
+    parser = build_parser()
+    for action in parser._subparsers._group_actions[0].choices.values():
+        for argument in action._actions:
+            assert argument.help, f"{action.prog} {argument.dest} has no help"
+
+
+def test_the_progress_bar_says_which_step_its_loss_is_from(tmp_path, capsys):
+    assert main(["encode", str(_tone_file(tmp_path / "a.wav")), str(tmp_path / "a.ssr"), "--variant", SMALL,
+                 "--steps", "3"]) == 0
+    assert "at step 3, shown every 50 steps" in capsys.readouterr().err

@@ -211,8 +211,8 @@ def write_audio_chunks(
                     out.write(np.clip(np.asarray(chunk, dtype=np.float32), -1.0, 1.0))
                     target.raise_error()
                     written += len(chunk)
-        except sf.LibsndfileError:
-            target.raise_error()  # the OSError behind libsndfile's "System error", when there is one
+        except Exception:  # libsndfile's "System error", or soundfile's assertion on a short write
+            target.raise_error()  # the OSError behind it, when there is one
             raise
         target.raise_error()  # from the header libsndfile writes on closing
     return written

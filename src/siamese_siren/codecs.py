@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from . import files
 from .audio import fit_length, resample
 
 
@@ -134,8 +135,10 @@ def encode(samples: np.ndarray, sample_rate: int, name: str, kbps: int, path: st
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "in.wav"
         sf.write(wav, np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="FLOAT")
-        _run([_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav),
-              "-map_metadata", "-1", "-c:a", spec.encoder, "-b:a", f"{kbps}k", *spec.options, str(path)])
+        with files.atomic_path(path) as out:  # the temporary name ends in .tmp, so name the container (-f)
+            _run([_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav),
+                  "-map_metadata", "-1", "-c:a", spec.encoder, "-b:a", f"{kbps}k", *spec.options,
+                  "-f", spec.extension, str(out)])
 
 
 def payload_bytes(path: str | Path) -> int:

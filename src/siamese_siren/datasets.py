@@ -35,6 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio import AudioError, load_clip
+from .files import atomic_write
 
 SELECTED, UNSELECTED, SKIPPED = "selected", "unselected", "skipped"
 
@@ -371,13 +372,11 @@ def build_manifest(
 def write_manifest(rows: Iterable[ManifestRow], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
-    tmp.replace(path)
 
 
 def read_manifest(path: str | Path) -> list[dict[str, str]]:

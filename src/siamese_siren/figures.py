@@ -25,6 +25,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
+from . import files  # noqa: E402
+
 DENOISE_ORDER = ["none", "stationary", "nonstationary", "siamese"]
 
 #: Log-mel panels share one colour scale: dB relative to each spectrogram's maximum.
@@ -76,7 +78,8 @@ def _figure(rows: int, columns: int, width: float, height: float, **kwargs) -> t
 
 
 def _save(fig: plt.Figure, path: str | Path) -> plt.Figure:
-    fig.savefig(path, dpi=120)
+    with files.atomic_write(path) as f:  # the temporary file ends in .tmp, so name the format
+        fig.savefig(f, dpi=120, format=Path(path).suffix.lstrip(".") or None)
     plt.close(fig)
     return fig
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import files
 from .bitstream import kbps
 from .models import Variant, parameter_count
 from .paper import PAPER_SIZE_COLUMNS, PaperMatch, paper_size_measures
@@ -237,11 +238,12 @@ def latex_table(table: pd.DataFrame, caption: str = "") -> str:
 def write_table(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, tex_path: str | Path,
                 caption: str = "") -> None:
     """CSV keeps every number (NaN as n/a); Markdown and LaTeX show the formatted cells and the notes."""
-    table.to_csv(csv_path, index=False, na_rep="n/a")
+    with files.atomic_write(csv_path, "w", newline="") as f:
+        table.to_csv(f, index=False, na_rep="n/a")
     notes = "\n".join(f"- {note}" for note in _notes(table))
     markdown = _shown(table, "; ").to_markdown(index=False, disable_numparse=True)
-    Path(md_path).write_text((f"{caption}\n\n" if caption else "") + f"{markdown}\n\n{notes}\n")
-    Path(tex_path).write_text(latex_table(table, caption))
+    files.write_text(md_path, (f"{caption}\n\n" if caption else "") + f"{markdown}\n\n{notes}\n")
+    files.write_text(tex_path, latex_table(table, caption))
 
 
 # --- rate-distortion: INR files and reference codecs on the same clips ------------------------------------------
@@ -350,7 +352,8 @@ def kbps_needed(summary: pd.DataFrame, quality: dict[str, Sequence[float]]) -> p
 
 def write_kbps_needed(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, caption: str = "") -> None:
     """CSV in long form; Markdown with one row per (dataset, method) and one column per quality target."""
-    table.to_csv(csv_path, index=False)
+    with files.atomic_write(csv_path, "w", newline="") as f:
+        table.to_csv(f, index=False)
 
     def cell(row: pd.Series) -> str:
         if row["found"] == "not reached":
@@ -364,4 +367,4 @@ def write_kbps_needed(table: pd.DataFrame, csv_path: str | Path, md_path: str | 
     # A metric a dataset has no score for (PESQ on music) reads n/a, not a blank; cells stay as formatted.
     text = (wide.fillna("n/a").reset_index().to_markdown(index=False, disable_numparse=True) if len(wide)
             else "(no points)")
-    Path(md_path).write_text((f"{caption}\n\n" if caption else "") + text + "\n")
+    files.write_text(md_path, (f"{caption}\n\n" if caption else "") + text + "\n")
