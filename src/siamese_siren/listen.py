@@ -211,8 +211,9 @@ def _clip_table(dataset: str, clip: str, players: Sequence[Player], media: Path,
         if p.original is not None:
             links.append(f'<a href="{_href(p.original, page_folder)}">{html.escape(p.original.suffix[1:])}</a>')
         tags = "".join(f'<span class="tag">{html.escape(t)}</span>' for t in p.tables)
+        row_class = ' class="ref"' if p.slug == "reference" else ""
         rows.append(
-            f'<tr class="{"ref" if p.slug == "reference" else ""}">'
+            f"<tr{row_class}>"
             f'<td class=l><audio controls preload="none" src="{_href(stem.with_suffix(".flac"), page_folder)}">'
             f"</audio></td>"
             f'<td class=l><img loading="lazy" alt="log-mel of {html.escape(p.label)}" '

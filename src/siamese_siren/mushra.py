@@ -17,6 +17,7 @@ trials is left out.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from . import files
 from .audio import write_audio
@@ -120,7 +120,8 @@ def write_kit(folder: Path, trials: Sequence[Trial], seconds: float, title: str)
               "pages": [["random", *pages],
                         {"type": "finish", "name": "Thank you", "content": "Thank you for listening.",
                          "showResults": False, "writeResults": True}]}
-    files.write_text(folder / "config.yaml", yaml.safe_dump(config, sort_keys=False, width=1000))
+    # JSON is YAML: webMUSHRA reads it, and the kit needs no YAML package in the report environment
+    files.write_text(folder / "config.yaml", json.dumps(config, indent=2) + "\n")
     table = pd.DataFrame(rows)
     with files.atomic_write(folder / "conditions.csv", "w", newline="") as f:
         table.to_csv(f, index=False)
