@@ -15,7 +15,7 @@ import soundfile as sf
 import yaml
 from test_plan import load, plan_with  # the tests' one way to load a validated config
 
-from siamese_siren.listen import Player, build_page
+from siamese_siren.listen import Player, build_page, clip_players, kit_trial
 from siamese_siren.mushra import (
     ANCHOR,
     REFERENCE,
@@ -29,7 +29,7 @@ from siamese_siren.mushra import (
     trim,
     write_kit,
 )
-from siamese_siren.plan import ConfigError, Plan, spread
+from siamese_siren.plan import ConfigError, Layout, Plan, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,6 +78,28 @@ def test_listen_variants_must_be_in_a_table(test_config):
 
 
 # ---- the page -------------------------------------------------------------------------------------------------
+
+
+def test_clip_players_reference_first_then_by_kbps_with_sizes_and_scores():
+    entries = [("big", "int8-paper", "siamese", ["table1"]), ("big", "float", "none", []),
+               ("small", "int8-paper", "none", ["table1"])]
+    scores = pd.DataFrame([{"dataset": "speech", "variant": "big", "clip": "c", "precision": "int8-paper",
+                            "denoise": "siamese", "visqol": 3.5}])
+    sizes = pd.DataFrame([{"dataset": "speech", "variant": v, "setting": "int8", "clip": "c", "bytes": b}
+                          for v, b in (("big", 2500), ("small", 500))])
+    codecs = pd.DataFrame([{"dataset": "speech", "codec": "opus", "target_kbps": 6, "clip": "c", "kbps": 6.2,
+                            "payload_bytes": 775, "visqol": 4.0}])
+    players = clip_players(Layout("res"), "speech", "c", "b0000", entries, scores, sizes, codecs,
+                           {"big": 4000, "small": 1000}, {"opus": "opus"}, seconds=1.0)
+    assert [(p.label, p.precision) for p in players] == [
+        ("reference", ""), ("small", "int8-paper"), ("opus 6 kbps", ""), ("big", "int8-paper"), ("big", "float")]
+    big = players[3]
+    assert big.kbps == pytest.approx(20.0) and big.scores == {"visqol": 3.5} and big.tables == ("table1",)
+    assert big.original == Path("res/compressed/speech/big/int8/b0000/c.ssr")
+    assert big.audio == Path("res/reconstructions/speech/big/b0000/c__int8-paper__siamese.wav")
+    assert players[4].bytes == 4000 and players[4].original is None  # float: the weights' bytes, no file
+    assert players[2].original == Path("res/codecs/speech/opus/b0000/c__6k.opus") and players[2].bitrate == 6
+
 
 
 def _tone(tmp_path: Path, name: str, hz: float, rate: int = RATE, seconds: float = 0.5) -> Path:
@@ -156,6 +178,18 @@ def test_kit_is_a_webmushra_config_with_reference_anchor_and_equal_stimuli(tmp_p
         infos = [sf.info(tmp_path / "mushra" / p.split("/", 2)[2]) for p in paths]
         assert {(i.samplerate, i.frames) for i in infos} == {(RATE, RATE)}
     assert len(table) == 2 * 4 and set(table["condition"]) == {REFERENCE, ANCHOR, "v1", "opus-12k"}
+
+
+def test_kit_trial_takes_each_variant_once_and_codecs_nearest_its_kbps(tmp_path):
+    ref, rec, opus = _tone(tmp_path, "ref", 440), _tone(tmp_path, "rec", 450), _tone(tmp_path, "opus", 440, 48000)
+    players = [Player("reference", "reference", ref),
+               Player("v", "v__int8__siamese", rec, tables=("table1",), kbps=20.0),
+               Player("v", "v__float__none", rec, kbps=80.0),
+               *(Player(f"opus {b} kbps", f"opus-{b}k", opus, kbps=b, codec="opus", bitrate=b) for b in (6, 24, 64))]
+    trial = kit_trial("speech", "c", players, None, RATE)
+    assert list(trial.conditions) == ["v__int8__siamese", "opus-24k"]
+    assert {len(x) for x in trial.conditions.values()} == {len(trial.reference)}  # Opus resampled to the clip rate
+    assert list(kit_trial("speech", "c", players, {"opus": [6, 64]}, RATE).conditions)[1:] == ["opus-6k", "opus-64k"]
 
 
 def _ratings() -> pd.DataFrame:

@@ -166,7 +166,7 @@ def write_media(players: Sequence[Player], folder: Path, clip_rate: int) -> dict
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:middle}
+th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:middle;white-space:nowrap}
 th{background:#f4f4f4}
 td.l,th.l{text-align:left}
 tr.ref td{background:#f7fbff}
