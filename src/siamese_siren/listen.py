@@ -134,14 +134,11 @@ def mel_power(samples: np.ndarray, rate: int, clip_rate: int) -> np.ndarray:
 
 def write_thumbnail(power: np.ndarray, reference_power: float, path: Path) -> None:
     """A PNG of ``power`` in dB below ``reference_power`` (THUMB_FLOOR_DB to 0 dB), low bands at the bottom."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.image import imsave  # no figure, no backend: a PNG of the array itself
 
     db = 10.0 * np.log10(np.maximum(power, 1e-20) / max(reference_power, 1e-20))
     with files.atomic_write(path) as f:
-        plt.imsave(f, db[::-1], cmap="magma", vmin=THUMB_FLOOR_DB, vmax=0.0, format="png")
+        imsave(f, db[::-1], cmap="magma", vmin=THUMB_FLOOR_DB, vmax=0.0, format="png")
 
 
 def write_media(players: Sequence[Player], folder: Path, clip_rate: int) -> dict[str, float]:
@@ -170,7 +167,7 @@ th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right;vertical-ali
 th{background:#f4f4f4}
 td.l,th.l{text-align:left}
 tr.ref td{background:#f7fbff}
-audio{width:220px;height:32px}
+audio{width:180px;height:32px}
 img{display:block;width:192px;height:48px;image-rendering:pixelated}
 .tag{font-size:11px;background:#eef;border-radius:3px;padding:0 4px;margin-right:2px}
 nav a{margin-right:.8em}
