@@ -178,3 +178,14 @@ def test_table_cells_and_the_file_they_size(test_config):
     assert plan.table_cells("table3") == [("speech", "t-siamese-siren"), ("speech", "t-siamese-0+2x8"),
                                           ("music", "t-siamese-siren"), ("music", "t-siamese-0+2x8")]
     assert plan.table_setting("table1") == "int8" and plan.table_setting("table2") == "int8"
+
+
+def test_only_a_run_measured_as_the_paper_compares_with_it(test_config):
+    demo = Plan(test_config).paper_comparison("table1")
+    assert demo["datasets"] == {} and "no dataset of the paper's" in demo["reason"]
+    assert "training.keep is best (the paper's: final)" in demo["reason"] and "clip.seconds is 1.0" in demo["reason"]
+    paper = Plan(load(ROOT / "config" / "paper.yaml")).paper_comparison("table1")
+    assert paper == {"datasets": {"gtzan": "gtzan", "librispeech": "librispeech"}, "reason": "",
+                     "models": {v: v for v in ("original-siren", "pe-siren", "optimized-siren", "siamese-siren")}}
+    float_table = plan_with(load(ROOT / "config" / "paper.yaml"), {"tables": {"table2": {"precision": "float"}}})
+    assert "precision is float (the paper's: int8-paper)" in float_table.paper_comparison("table2")["reason"]

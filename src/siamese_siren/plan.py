@@ -32,6 +32,9 @@ PAPER_SETTING = "int8"
 PAPER_SETTING_FIELDS = {"bits": 8, "per_channel": False, "entropy": "none"}
 #: Denoising modes Figure 4 compares.
 ABLATION_DENOISE = ("none", "stationary", "nonstationary", "siamese")
+#: Sources of the paper's own datasets, and the recipe its tables were measured with.
+PAPER_SOURCES = ("gtzan", "librispeech")
+PAPER_RECIPE = {"clip.seconds": 10.0, "clip.sample_rate": 22050, "training.steps": 2500, "training.keep": "final"}
 #: Keys of a config variant that are not architecture (every other key is a Variant field).
 RECIPE_KEYS = ("model", "steps", "seed")
 _SNAPSHOT = re.compile(r"float-step(\d+)")
@@ -301,7 +304,7 @@ class Plan:
         """What a training job of this variant needs besides its clips."""
         training = self.config["training"]
         return {"variant": self.variant(name).to_dict(), "steps": self.steps(name), "seed": self.seed(name),
-                "snapshot_steps": self.snapshot_steps(name), "lr": training["lr"],
+                "snapshot_steps": self.snapshot_steps(name), "keep": training["keep"], "lr": training["lr"],
                 "weight_decay": training["weight_decay"], "device": training["device"],
                 "clips_at_once": training["clips_at_once"],
                 "switches": {k: training[k] for k in ("compile", "tf32", "bf16")}}
@@ -350,6 +353,30 @@ class Plan:
     def table_setting(self, table: str) -> str:
         """The quantize setting whose file sizes a table shows (a float table shows the paper's int8 file)."""
         return Precision.parse(self.config["tables"][table]["precision"]).setting or PAPER_SETTING
+
+    def paper_comparison(self, table: str) -> dict[str, Any]:
+        """Which rows of a table compare with the paper's (``siamese_siren.paper.PaperMatch`` arguments).
+
+        Only a table measured as the paper measured it compares: the paper's datasets, its clip, training steps and
+        final weights, int8 paper-mode decoding with automatic denoising, and variants that are a library model
+        unchanged. Otherwise ``datasets`` is empty and ``reason`` says what differs.
+        """
+        spec, config = self.config["tables"][table], self.config
+        settings = {"clip.seconds": config["clip"]["seconds"], "clip.sample_rate": config["clip"]["sample_rate"],
+                    "training.steps": config["training"]["steps"], "training.keep": config["training"]["keep"],
+                    "precision": spec["precision"], "denoise": spec["denoise"]}
+        wanted = {**PAPER_RECIPE, "precision": "int8-paper", "denoise": "auto"}
+        differs = [f"{key} is {settings[key]} (the paper's: {value})" for key, value in wanted.items()
+                   if settings[key] != value]
+        datasets = {d: self.source(d) for d in self.table_datasets(table) if self.source(d) in PAPER_SOURCES}
+        if not datasets:
+            differs.append("no dataset of the paper's (GTZAN or LibriSpeech)")
+        unchanged = {"model", "seed"}
+        models = {v: self.model_name(v) for v in spec["variants"]
+                  if self.model_name(v) and set(self.config["variants"][v]) <= unchanged}
+        if differs:
+            return {"datasets": {}, "models": models, "reason": "not comparable with the paper: " + "; ".join(differs)}
+        return {"datasets": datasets, "models": models, "reason": ""}
 
     def figure(self, name: str) -> dict | None:
         return self.config["figures"].get(name)

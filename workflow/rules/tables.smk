@@ -12,6 +12,7 @@ rule table:
         variants=lambda wc: {v: PLAN.variant(v).to_dict() for v in config["tables"][wc.name]["variants"]},
         denoise=lambda wc: {v: PLAN.denoise(v, config["tables"][wc.name]["denoise"])
                             for v in config["tables"][wc.name]["variants"]},
+        paper=lambda wc: PLAN.paper_comparison(wc.name),
     log:
         L.log("tables", "{name}"),
     benchmark:

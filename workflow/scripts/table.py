@@ -4,6 +4,7 @@ import pandas as pd
 
 from siamese_siren import jobs
 from siamese_siren.models import Variant
+from siamese_siren.paper import PaperMatch
 from siamese_siren.tables import METRIC_COLUMNS, build_table, write_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -15,5 +16,5 @@ wanted = scores["precision"].eq(p.spec["precision"]) & scores.apply(
 )
 sizes = pd.concat([pd.read_csv(Path(folder) / "sizes.csv") for folder in sm.input.compressed], ignore_index=True)
 variants = {name: Variant.from_dict(spec) for name, spec in p.variants.items()}
-table = build_table(scores[wanted], sizes, variants, list(METRIC_COLUMNS))
+table = build_table(scores[wanted], sizes, variants, list(METRIC_COLUMNS), PaperMatch(sm.wildcards.name, **p.paper))
 write_table(table, sm.output.csv, sm.output.md, sm.output.tex, caption=p.spec["caption"])

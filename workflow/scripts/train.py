@@ -16,7 +16,8 @@ torch.set_num_threads(sm.threads)
 recipe = sm.params.recipe
 variant = Variant.from_dict(recipe["variant"])
 config = TrainConfig(steps=recipe["steps"], lr=recipe["lr"], weight_decay=recipe["weight_decay"], seed=recipe["seed"],
-                     snapshot_steps=tuple(recipe["snapshot_steps"]), device=recipe["device"], **recipe["switches"])
+                     snapshot_steps=tuple(recipe["snapshot_steps"]), keep=recipe["keep"], device=recipe["device"],
+                     **recipe["switches"])
 signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(sm.params.clips, sm.input.clips, strict=True)}
 trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
                          clips_at_once=recipe["clips_at_once"], cache=sm.params.cache)
