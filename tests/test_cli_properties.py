@@ -1,0 +1,169 @@
+"""Property test of the command line (issue 14): random option values and paths, and whatever happens the exit
+code is a documented one, stderr has no traceback, no temporary or partial file is left, an existing output is
+either replaced by a complete file or untouched, and the input is byte-identical afterwards."""
+
+import contextlib
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from siamese_siren import bitstream
+from siamese_siren.bitstream import CompressedClip
+from siamese_siren.cli import main
+from siamese_siren.models import VARIANTS, SiameseSiren
+
+DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 130}
+SMALL = "siamese-2x64+1x32"
+RATE = 22050
+TONE = (0.5 * np.sin(2 * np.pi * 330 * np.arange(int(0.2 * RATE)) / RATE)).astype(np.float32)
+torch.manual_seed(0)
+SSR = bitstream.to_bytes(CompressedClip.from_model(SiameseSiren(VARIANTS[SMALL]), RATE, len(TONE), 0.5))
+EXISTING = b"the user's existing file"
+
+NAMES = st.sampled_from(["out", "ünïcödé ☃ 音", "with space", "-dash", "x" * 200])
+ODD_EXTENSIONS = [".ssr", ".wav", ".WAV", ".flac", ".ogg", ".mp3", ".xyz", "", ".ssr.tmp"]
+GOOD_INPUTS = {"encode": ["audio", "unicode audio"], "decode": ["ssr"], "info": ["ssr"]}
+BAD_INPUTS = ["missing", "empty", "folder", "text.wav", "truncated", "audio", "ssr"]
+GOOD_EXTENSIONS = {"encode": [".ssr"], "decode": [".wav", ".flac", ".ogg", ".WAV"], "info": [""]}
+BAD_OUTPUTS = ["same as input", "missing folder", "read-only folder", "/proc", "a folder"]
+# (option, valid values, invalid values); encode always trains tiny: the defaults (2500 steps of the paper's
+# network) would take minutes per case
+ENCODE_OPTIONS = [
+    ("--steps", [1, 2, 3], [-1, 0, "two"]),
+    ("--variant", [SMALL], ["nope"]),
+    ("--sample-rate", [8000, 16000, 22050, 192000], [0, 1, -5, 7999, 192001, 10**7]),
+    ("--duration", [0.05, 0.2, 1.0], ["nan", "inf", -1, 0, 0.01, 4000]),
+    ("--offset", [0, 0.05], ["nan", -1, "inf"]),
+    ("--seed", [0, 7, 2**32 - 1], [-1, 2**40]),
+    ("--bits", [2, 5, 8], [1, 9]),
+    ("--entropy", ["none", "zstd", "rans"], ["gzip"]),
+]
+DECODE_OPTIONS = [
+    ("--sample-rate", [8000, 16000, 44100, 192000], [0, 1, -8000, 10**7]),
+    ("--alpha", [0, 1, 2.5], ["nan", "inf", -5]),
+]
+REQUIRED = {"--steps", "--variant"}
+
+
+@st.composite
+def command_lines(draw) -> tuple[str, str, str, str, list[str]]:
+    """(command, input kind, output kind, output file name, options). One part is made faulty, or none, or all
+    may be: so that whole command lines also succeed often enough to test what a success writes."""
+    command = draw(st.sampled_from(["encode", "decode", "info"]))
+    fault = draw(st.sampled_from(["none", "none", "input", "output", "option", "anything"]))
+    input_kind = draw(st.sampled_from(BAD_INPUTS if fault in ("input", "anything") else GOOD_INPUTS[command]))
+    if fault in ("output", "anything"):
+        output_kind = draw(st.sampled_from(BAD_OUTPUTS + ["new", "existing"]))
+        extension = draw(st.sampled_from(ODD_EXTENSIONS))
+    else:
+        output_kind = draw(st.sampled_from(["new", "existing"]))
+        extension = draw(st.sampled_from(GOOD_EXTENSIONS[command]))
+    table = {"encode": ENCODE_OPTIONS, "decode": DECODE_OPTIONS, "info": []}[command]
+    faulty = draw(st.sampled_from([o for o, _, _ in table])) if fault == "option" and table else None
+    options = []
+    for option, valid, invalid in table:
+        bad = option == faulty or (fault == "anything" and draw(st.booleans()))
+        if bad or option in REQUIRED or draw(st.booleans()):
+            options += [option, str(draw(st.sampled_from(invalid if bad else valid)))]
+    if command == "encode":
+        options.append("--quiet")
+    elif command == "decode":
+        options += draw(st.sampled_from([[], ["--denoise"], ["--no-denoise"]]))
+        options += draw(st.sampled_from([[], ["--paper-mode"]]))
+    return command, input_kind, output_kind, draw(NAMES) + extension, options
+
+
+cases_run = 0
+exit_codes: dict[int, int] = {}
+
+
+def _make_input(folder: Path, kind: str) -> Path:
+    paths = {"audio": "in.wav", "unicode audio": "ïnpüt ♪.flac", "ssr": "in.ssr", "missing": "missing.wav",
+             "empty": "empty.wav", "folder": "folder.wav", "text.wav": "text.wav", "truncated": "truncated.ssr"}
+    path = folder / paths[kind]
+    if kind in ("audio", "unicode audio"):
+        sf.write(path, TONE, RATE)
+    elif kind == "ssr":
+        path.write_bytes(SSR)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "text.wav":
+        path.write_text("not audio\n" * 20)
+    elif kind == "truncated":
+        path.write_bytes(SSR[: len(SSR) // 2])
+    return path
+
+
+def _make_output(folder: Path, kind: str, name: str, source: Path) -> Path:
+    if kind == "same as input":
+        return source
+    if kind == "/proc":
+        return Path("/proc") / name
+    if kind == "missing folder":
+        return folder / "no such folder" / name
+    if kind == "read-only folder":
+        (folder / "read-only").mkdir(mode=0o555)
+        return folder / "read-only" / name
+    path = folder / name
+    if kind == "existing":
+        path.write_bytes(EXISTING)
+    elif kind == "a folder":
+        path.mkdir()
+    return path
+
+
+def _snapshot(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _temporary_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def _complete_output(command: str, output: Path) -> bool:
+    if command == "encode":
+        return bitstream.read(output).num_samples > 0
+    return sf.info(str(output)).frames > 0
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command_lines())
+def test_any_command_line_ends_in_a_documented_way_and_loses_nothing(command_line):
+    global cases_run
+    cases_run += 1
+    command, input_kind, output_kind, name, options = command_line
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = _make_input(folder, input_kind)
+        output = _make_output(folder, output_kind, name, source)
+        before_input, before_output = _snapshot(source), _snapshot(output)
+        argv = [command, str(source)] + ([] if command == "info" else [str(output)]) + options
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)  # an uncaught exception fails the test here, with its traceback
+
+        exit_codes[code] = exit_codes.get(code, 0) + 1
+        assert code in DOCUMENTED_EXIT_CODES, (argv, code, err.getvalue())
+        assert "Traceback" not in err.getvalue(), argv
+        assert _temporary_files(folder) == [], argv
+        assert _snapshot(source) == before_input, argv
+        if command != "info" and output != source:
+            if code == 0:
+                assert _complete_output(command, output), argv
+            else:
+                assert _snapshot(output) == before_output, argv  # untouched: still absent, or the old bytes
+        if code != 0:
+            message = [line for line in err.getvalue().splitlines() if "error" in line]
+            assert message, (argv, err.getvalue())  # one line that says what went wrong
+
+
+def teardown_module(module):
+    print(f"\nCLI property test: {cases_run} command lines run, exit codes {dict(sorted(exit_codes.items()))}")
