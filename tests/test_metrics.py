@@ -22,7 +22,7 @@ SR = 22050
 SECONDS = 2.0
 SPEECH = DATA / "speech_librivox_0880.flac"
 MUSIC = DATA / "music_sonicpi_loop_tabla.flac"
-QUALITY = ("visqol", "pesq", "stoi")  # higher is better; CDPAM, LSD: lower is better
+QUALITY = ("visqol", "pesq", "stoi", "estoi")  # higher is better; CDPAM, LSD: lower is better
 
 
 def add_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -58,7 +58,7 @@ def test_reference_against_itself_gives_best_values(scored):
     assert music["visqol"] == pytest.approx(4.73, abs=0.01)
     assert 4.4 < speech["visqol"] <= 4.75  # speech mode with the lattice mapper tops out near 4.55
     assert speech["pesq"] == pytest.approx(4.644, abs=0.01)
-    assert speech["stoi"] == pytest.approx(1.0, abs=1e-6)
+    assert speech["stoi"] == pytest.approx(1.0, abs=1e-6) and speech["estoi"] == pytest.approx(1.0, abs=1e-6)
     for rec in (speech, music):
         assert rec["cdpam"] == pytest.approx(0.0, abs=1e-6)
         assert rec["snr_db"] == math.inf
@@ -84,8 +84,9 @@ def test_records_say_how_they_were_made(scored):
     assert music["visqol_mode"].startswith("audio 48000") and speech["visqol_mode"].startswith("speech 16000")
     assert "lattice" in speech["visqol_mode"] and "ai-edge-litert" in speech["visqol_version"]
     assert speech["pesq_mode"] == "wb 16000 Hz" and speech["pesq_version"].startswith("pesq ")
+    assert speech["stoi_mode"] == "classic 10000 Hz" and speech["estoi_mode"] == "extended 10000 Hz"
     assert speech["cdpam_version"].startswith("cdpam ") and "22050" in speech["cdpam_mode"]
-    assert "pesq" not in music and "stoi" not in music  # not scored on music unless asked for
+    assert not {"pesq", "stoi", "estoi"} & set(music)  # not scored on music unless asked for
     assert speech["resampler"] == "soxr-VHQ" and speech["seconds"] == SECONDS
 
 
@@ -124,6 +125,7 @@ def test_silence_and_too_short_give_nan_with_a_reason(clips):
             assert isinstance(rec[f"{m}_error"], str) and rec[f"{m}_error"], (m, rec)
     assert "silence" in silent_ref["pesq_error"] and "silence" in silent_deg["pesq_error"]
     assert "BufferTooShort" in too_short["pesq_error"] and "STOI" in too_short["stoi_error"]
+    assert too_short["estoi_error"] == too_short["stoi_error"]
     assert "too short for ViSQOL" in too_short["visqol_error"] and "at least 1 s" in too_short["visqol_error"]
     assert math.isnan(silent_ref["snr_db"]) and silent_deg["snr_db"] == pytest.approx(0.0)
     assert silent_deg["stoi"] == 0.0 and silent_deg["stoi_error"] is None  # a silent output is just unintelligible
@@ -155,6 +157,16 @@ def test_pool_gives_the_same_records(clips, noisy, scored):
         for m in QUALITY + ("snr_db", "lsd_db"):
             assert rec[m] == pytest.approx(exp[m], rel=1e-9), m
     assert all(r["pesq_error"] is None for r in pooled)
+
+
+def test_visqol_speech_mapper_is_a_choice_recorded_in_the_mode(clips, noisy, scored):
+    x = clips["speech"]
+    rec = M.score_pair((x, SR), (noisy["speech", 30], SR), "speech", metrics=("visqol",),
+                       visqol_speech_mapper="polynomial")
+    assert rec["visqol_mode"] == "speech 16000 Hz polynomial" and "ai-edge-litert" not in rec["visqol_version"]
+    assert rec["visqol"] > scored["speech"][1]["visqol"] + 0.5  # the polynomial fit reads far higher
+    with pytest.raises(ValueError, match="speech mapper"):
+        M.score_pair((x, SR), (x, SR), "speech", metrics=("visqol",), visqol_speech_mapper="svr")
 
 
 def test_snr_and_lsd_definitions():

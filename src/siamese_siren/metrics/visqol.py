@@ -24,11 +24,10 @@ MIN_SECONDS = 1.5
 
 
 def _mapper(kind: str, speech_mapper: str) -> str:
-    if kind != "speech":
-        return "svr"
+    # Checked for music too: a misspelt setting must fail on the first run, not on the first speech dataset.
     if speech_mapper not in SPEECH_MAPPERS:
         raise ValueError(f"unknown ViSQOL speech mapper {speech_mapper!r}; choose from {sorted(SPEECH_MAPPERS)}")
-    return speech_mapper
+    return speech_mapper if kind == "speech" else "svr"
 
 
 @cache
@@ -63,12 +62,15 @@ def moslqo(kind: str, speech_mapper: str, ref: np.ndarray, deg: np.ndarray) -> f
 
 
 def version(kind: str, speech_mapper: str = DEFAULT_SPEECH_MAPPER) -> str:
-    mapper_package = SPEECH_MAPPERS[_mapper(kind, speech_mapper)] if kind == "speech" else "libsvm-official"
+    mapper = _mapper(kind, speech_mapper)
+    mapper_package = SPEECH_MAPPERS[mapper] if kind == "speech" else "libsvm-official"
     return package_version("visqol-python") + (f" + {package_version(mapper_package)}" if mapper_package else "")
 
 
 def metric(kind: str, speech_mapper: str = DEFAULT_SPEECH_MAPPER) -> PairMetric:
     mapper = _mapper(kind, speech_mapper)
+    if kind != "speech":
+        speech_mapper = DEFAULT_SPEECH_MAPPER  # unused in audio mode: one cached API for music whatever the setting
     mode = f"speech 16000 Hz {mapper}" if kind == "speech" else "audio 48000 Hz svr"
-    return PairMetric("visqol", VISQOL_RATE[kind], mode, version(kind, mapper), partial(moslqo, kind, mapper),
-                      prepare=partial(api, kind, mapper))
+    return PairMetric("visqol", VISQOL_RATE[kind], mode, version(kind, speech_mapper),
+                      partial(moslqo, kind, speech_mapper), prepare=partial(api, kind, speech_mapper))
