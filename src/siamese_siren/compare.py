@@ -1,7 +1,9 @@
 """Compare two results folders: did a change alter any result? ``python -m siamese_siren.compare A B``.
 
-What counts as a result, and is compared exactly: every ``.ssr`` and ``.wav`` byte, every value of every CSV
-(tables, per-clip scores, sizes, losses, manifests), trained weights, and JSON records. What is not: logs,
+What counts as a result, and is compared exactly: every ``.ssr`` byte, every sample of every WAV/FLAC file (not its
+header: libsndfile stamps float WAVs with the time they were written), every Ogg packet (not the stream serial
+the muxer draws at random), every value of every CSV (tables, per-clip
+scores, sizes, losses, manifests), trained weights, and JSON records. What is not: logs,
 benchmarks, the training cache, and the fields that record when, how fast or where a job ran. Figures (PNG) are
 compared byte for byte but listed apart, since a figure's look may change on purpose while its data does not.
 
@@ -78,6 +80,27 @@ def _json_difference(a: Path, b: Path) -> str | None:
     return None if stable(a) == stable(b) else "values differ"
 
 
+def _ogg_payload(data: bytes) -> bytes:
+    """An Ogg file with each page's stream serial number and checksum zeroed: the muxer draws the serial at
+    random, so two encodes of the same audio differ there and nowhere else."""
+    out, pos = bytearray(data), 0
+    while pos + 27 <= len(data) and data[pos : pos + 4] == b"OggS":
+        segments = data[pos + 26]
+        size = 27 + segments + sum(data[pos + 27 : pos + 27 + segments])
+        out[pos + 14 : pos + 18] = out[pos + 22 : pos + 26] = bytes(4)
+        pos += size
+    return bytes(out)
+
+
+def _audio_difference(a: Path, b: Path) -> str | None:
+    import soundfile as sf
+
+    (x, rate_x), (y, rate_y) = sf.read(a, dtype="float64"), sf.read(b, dtype="float64")
+    if (rate_x, sf.info(a).subtype) != (rate_y, sf.info(b).subtype):
+        return "sample rate or sample format differs"
+    return None if x.shape == y.shape and np.array_equal(x, y) else "samples differ"
+
+
 def _weights_difference(a: Path, b: Path) -> str | None:
     import torch
 
@@ -118,6 +141,10 @@ def compare_results(a: str | Path, b: str | Path) -> Comparison:
                 out.notes.append(f"{name}: {note}")
         elif suffix == ".json":
             problem = _json_difference(x, y)
+        elif suffix in (".opus", ".ogg"):
+            problem = None if _ogg_payload(x.read_bytes()) == _ogg_payload(y.read_bytes()) else "packets differ"
+        elif suffix in (".wav", ".flac"):
+            problem = _audio_difference(x, y)
         elif suffix == ".pt":
             problem = _weights_difference(x, y)
         else:
