@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from siamese_siren import bitstream
 from siamese_siren.audio import AudioError, load_clip
 from siamese_siren.bitstream import BitstreamError, CompressedClip
+from siamese_siren.decode import CHUNK, points_per_call
 from siamese_siren.models import VARIANTS, SiameseSiren, Variant
 from siamese_siren.train import TrainConfig, load_model, train
 
@@ -168,6 +169,12 @@ def test_huge_header_dimensions_are_refused_before_allocating():
     struct.pack_into("<I", body, sample_count_at, 0xFFFFFFFF)  # 4 billion samples: far beyond MAX_SECONDS
     with pytest.raises(BitstreamError, match="samples is out of range"):
         bitstream.from_bytes(_reseal(bytes(body)), "huge.ssr")
+
+
+def test_the_widest_layers_a_header_may_ask_for_are_evaluated_in_bounded_calls():
+    widest = Variant((bitstream.MAX_WIDTH,) * 8, (bitstream.MAX_WIDTH,) * 8)
+    assert points_per_call(widest) * bitstream.MAX_WIDTH <= CHUNK * 256  # 64 MiB of float32 activations a layer
+    assert points_per_call(SMALL) == CHUNK  # the paper's widths keep the chunking they always had
 
 
 # ---- determinism -----------------------------------------------------------------------------------------------

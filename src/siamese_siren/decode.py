@@ -39,6 +39,12 @@ def _widest(variant: Variant) -> int:
     return max(variant.in_features, *variant.hidden, *variant.siam)
 
 
+def points_per_call(variant: Variant) -> int:
+    """Points a streamed forward call evaluates: CHUNK for the paper's 256-wide layers and narrower, fewer for
+    wider ones, so one call's activations stay within CHUNK x 256 values (64 MiB) whatever a header says."""
+    return max(1, min(CHUNK, CHUNK * 256 // _widest(variant)))
+
+
 def _grid_slice(num_samples: int, start: int, stop: int, device: torch.device) -> torch.Tensor:
     """Rows ``start:stop`` of :func:`time_grid`, bit for bit, without building the whole grid.
 
@@ -100,7 +106,8 @@ def decoded_chunks(
     if problem is not None:
         raise ValueError(problem)
     if not (denoised or paper):
-        for heads in stream_heads(clip.model(), output_length(clip.num_samples, clip.sample_rate, sample_rate)):
+        n = output_length(clip.num_samples, clip.sample_rate, sample_rate)
+        for heads in stream_heads(clip.model(), n, points_per_call(clip.variant)):
             yield heads[:, 0] * clip.peak
         return
     heads = reconstruct(clip, sample_rate, precision="int8-paper" if paper else "int8")
