@@ -92,6 +92,12 @@ def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
         f.write(text)
 
 
+def write_csv(table: Any, path: str | Path) -> None:
+    """Write a pandas DataFrame (anything with ``to_csv``) to ``path`` atomically, without its index."""
+    with atomic_write(path, "w", newline="") as f:
+        table.to_csv(f, index=False)
+
+
 def publish(source: str | Path, target: str | Path) -> None:
     """Make ``target`` a copy of ``source`` atomically: a hard link where the file system allows (no bytes copied),
     else a real copy."""

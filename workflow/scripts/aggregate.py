@@ -1,7 +1,7 @@
 import pandas as pd
 
-from siamese_siren import jobs
+from siamese_siren import files, jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
-pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True).to_csv(sm.output[0], index=False)
+files.write_csv(pd.concat([pd.read_csv(f) for f in sm.input], ignore_index=True), sm.output[0])

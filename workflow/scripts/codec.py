@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren import jobs
+from siamese_siren import files, jobs
 from siamese_siren.audio import write_audio
 from siamese_siren.codecs import codec, round_trip
 
@@ -23,4 +23,4 @@ for clip, wav in zip(p.clips, sm.input.clips, strict=True):
                      "container_bytes": rt.container_bytes, "seconds": rt.seconds, "kbps": rt.kbps,
                      "container_kbps": rt.container_kbps, "sample_rate": rt.sample_rate, "lag": rt.lag})
         print(rows[-1])
-pd.DataFrame(rows).to_csv(out / "sizes.csv", index=False)
+files.write_csv(pd.DataFrame(rows), out / "sizes.csv")

@@ -1,6 +1,6 @@
 import json
 
-from siamese_siren import jobs
+from siamese_siren import files, jobs
 from siamese_siren.audio import load_clip, write_audio
 
 jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
@@ -8,5 +8,4 @@ p = snakemake.params  # noqa: F821
 clip = load_clip(snakemake.input[0], sample_rate=p.sample_rate, offset=p.offset, duration=p.seconds)  # noqa: F821
 write_audio(snakemake.output.wav, clip.samples, clip.sample_rate, subtype="FLOAT")  # noqa: F821
 meta = {"source": clip.source, "peak": clip.peak, "sample_rate": clip.sample_rate, "samples": len(clip.samples)}
-with open(snakemake.output.meta, "w") as f:  # noqa: F821
-    json.dump(meta, f, indent=2)
+files.write_text(snakemake.output.meta, json.dumps(meta, indent=2))  # noqa: F821

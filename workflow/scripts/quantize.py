@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from siamese_siren import bitstream, jobs
+from siamese_siren import bitstream, files, jobs
 from siamese_siren.models import Variant
 from siamese_siren.train import load_model, load_state
 
@@ -26,4 +26,4 @@ for clip, meta_file in zip(sm.params.clips, sm.input.metas, strict=True):
     rows.append({"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant, "setting": sm.wildcards.setting,
                  "clip": clip, "bytes": size, "seconds": seconds, "kbps": bitstream.kbps(size, seconds), **setting,
                  "uncompressed_bytes": bitstream.file_size(variant, setting["bits"], setting["per_channel"])})
-pd.DataFrame(rows).to_csv(out / "sizes.csv", index=False)
+files.write_csv(pd.DataFrame(rows), out / "sizes.csv")

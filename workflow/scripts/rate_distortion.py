@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from siamese_siren import jobs
+from siamese_siren import files, jobs
 from siamese_siren.tables import codec_points, inr_points, kbps_needed, rd_summary, write_kbps_needed
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -18,7 +18,7 @@ if sm.input.codecs:
 points = pd.concat(frames, ignore_index=True)
 first = ["dataset", "family", "method", "point", "clip", "kbps", "bytes"]
 points = points[first + [c for c in points.columns if c not in first]]
-points.to_csv(sm.output.points, index=False)
+files.write_csv(points, sm.output.points)
 summary = rd_summary(points, p.spec["metrics"])
 print(summary.to_string())
 caption = ("kbps needed to reach each mean quality, per method: each codec (over its bitrates), each INR "

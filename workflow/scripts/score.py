@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren import jobs
+from siamese_siren import files, jobs
 from siamese_siren.metrics import score_pairs
 from siamese_siren.plan import Precision, reconstruction_file
 
@@ -19,8 +19,9 @@ def main(sm) -> None:
                                              dtype="float32")))
             keys.append({"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant, "clip": clip,
                          "precision": precision, "denoise": mode, "step": Precision.parse(precision).step})
-    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers)
-    pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]).to_csv(sm.output[0], index=False)
+    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers,
+                          visqol_speech_mapper=p.visqol_speech_mapper)
+    files.write_csv(pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]), sm.output[0])
 
 
 # The metric pool's worker processes re-import this file: only the parent may run the job.

@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren import jobs
+from siamese_siren import files, jobs
 from siamese_siren.audio import resample
 from siamese_siren.metrics import score_pairs
 
@@ -24,8 +24,9 @@ def main(sm) -> None:
             keys.append({"dataset": sm.wildcards.dataset, "codec": row.codec, "target_kbps": row.target_kbps,
                          "clip": clip, "kbps": row.kbps, "container_kbps": row.container_kbps,
                          "payload_bytes": row.payload_bytes, "container_bytes": row.container_bytes, "lag": row.lag})
-    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers)
-    pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]).to_csv(sm.output[0], index=False)
+    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers,
+                          visqol_speech_mapper=p.visqol_speech_mapper)
+    files.write_csv(pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]), sm.output[0])
 
 
 # The metric pool's worker processes re-import this file: only the parent may run the job.
