@@ -189,3 +189,12 @@ def test_only_a_run_measured_as_the_paper_compares_with_it(test_config):
                      "models": {v: v for v in ("original-siren", "pe-siren", "optimized-siren", "siamese-siren")}}
     float_table = plan_with(load(ROOT / "config" / "paper.yaml"), {"tables": {"table2": {"precision": "float"}}})
     assert "precision is float (the paper's: int8-paper)" in float_table.paper_comparison("table2")["reason"]
+
+
+def test_the_schemas_metric_choices_are_the_librarys():
+    from siamese_siren.metrics import METRICS, VISQOL_SPEECH_MAPPERS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert set(schema["definitions"]["metric"]["enum"]) == set(METRICS)
+    assert set(schema["properties"]["metrics"]["properties"]["visqol_speech_mapper"]["enum"]) == set(
+        VISQOL_SPEECH_MAPPERS)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import functools
 import itertools
 from pathlib import Path
+from types import ModuleType
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on cluster nodes
 
-import librosa  # noqa: E402
-import librosa.display  # noqa: E402
 import matplotlib.collections  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.text  # noqa: E402
@@ -25,9 +24,20 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
-from . import files  # noqa: E402
+from . import files, numba_cache  # noqa: E402
 
 DENOISE_ORDER = ["none", "stationary", "nonstationary", "siamese"]
+
+
+@functools.cache
+def _librosa() -> ModuleType:
+    """librosa, imported once its numba cache has a writable home (numba compiles on import)."""
+    numba_cache.configure()
+    import librosa
+    import librosa.display
+
+    return librosa
+
 
 #: Log-mel panels share one colour scale: dB relative to each spectrogram's maximum.
 DB_RANGE = (-80, 0)
@@ -68,8 +78,8 @@ def _metric_label(metric: str) -> str:
 
 def log_mel_db(y: np.ndarray, sample_rate: int) -> np.ndarray:
     """Log-mel spectrogram as in the authors' figures: power mel, dB relative to the maximum."""
-    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sample_rate)
-    return librosa.power_to_db(mel, ref=np.max)
+    mel = _librosa().feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sample_rate)
+    return _librosa().power_to_db(mel, ref=np.max)
 
 
 def _figure(rows: int, columns: int, width: float, height: float, **kwargs) -> tuple[plt.Figure, np.ndarray]:
@@ -85,7 +95,7 @@ def _save(fig: plt.Figure, path: str | Path) -> plt.Figure:
 
 
 def _log_mel_panel(ax: plt.Axes, y: np.ndarray, sample_rate: int, title: str) -> matplotlib.collections.QuadMesh:
-    image = librosa.display.specshow(log_mel_db(y, sample_rate), sr=sample_rate, x_axis="s", y_axis="mel", ax=ax,
+    image = _librosa().display.specshow(log_mel_db(y, sample_rate), sr=sample_rate, x_axis="s", y_axis="mel", ax=ax,
                                      vmin=DB_RANGE[0], vmax=DB_RANGE[1])
     ax.set_title(title, fontsize=10)
     return image
@@ -210,8 +220,8 @@ def resolution(signals: dict[int, np.ndarray], path: str | Path, title: str = ""
     for ax, rate in zip(axes[0], rates, strict=True):
         y = np.asarray(signals[rate], dtype=np.float32)
         n_fft = 1 << int(np.round(np.log2(rate * 0.046)))  # about 46 ms at every rate
-        power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4)) ** 2
-        image = librosa.display.specshow(librosa.power_to_db(power, ref=np.max), sr=rate, hop_length=n_fft // 4,
+        power = np.abs(_librosa().stft(y, n_fft=n_fft, hop_length=n_fft // 4)) ** 2
+        image = _librosa().display.specshow(_librosa().power_to_db(power, ref=np.max), sr=rate, hop_length=n_fft // 4,
                                          x_axis="s", y_axis="linear", ax=ax, vmin=DB_RANGE[0], vmax=DB_RANGE[1])
         ax.set_title(f"{rate / 1000:g} kHz, {len(y)} samples", fontsize=10)
         ax.set_ylim(0, max(rates) / 2)

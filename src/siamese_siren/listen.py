@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from . import files
+from . import files, numba_cache
 from .audio import resample, write_audio
 from .bitstream import kbps as file_kbps
 from .mushra import Trial, nearest_bitrate
@@ -124,6 +124,7 @@ def mel_power(samples: np.ndarray, rate: int, clip_rate: int) -> np.ndarray:
     Every player of a clip is drawn the same way (a 48 kHz Opus decode is resampled first), so that two thumbnails
     differ only where the sounds do.
     """
+    numba_cache.configure()  # numba compiles as librosa is imported
     import librosa
 
     y = resample(np.asarray(samples, dtype=np.float32), rate, clip_rate) if rate != clip_rate else samples

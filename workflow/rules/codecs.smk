@@ -37,6 +37,7 @@ rule score_codec:
         kind=lambda wc: PLAN.kind(wc.dataset),
         metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
         workers=config["metrics"]["workers"],
+        visqol_speech_mapper=config["metrics"]["visqol_speech_mapper"],
     threads: config["metrics"]["workers"]
     log:
         L.log("score_codec", "{dataset}", "{codec}", "{batch}"),

@@ -12,6 +12,7 @@ rule score:
         kind=lambda wc: PLAN.kind(wc.dataset),
         metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
         workers=config["metrics"]["workers"],
+        visqol_speech_mapper=config["metrics"]["visqol_speech_mapper"],
     threads: config["metrics"]["workers"]
     log:
         L.log("score", "{dataset}", "{variant}", "{batch}"),
