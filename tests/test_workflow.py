@@ -168,3 +168,17 @@ def test_bad_files_in_a_users_folder_are_skipped_with_their_reason_and_the_run_c
     assert "NaN" in manifest.loc["nan", "reason"] and "silence" in manifest.loc["silent", "reason"]
     table = pd.read_csv(results / "tables" / "table1.csv")
     assert table["dataset"].tolist() == ["own"] and table["visqol_n"].tolist() == [1]
+
+
+def test_the_readmes_demo_commands_work_as_written(finished_run):
+    """The README's commands about the demo's results, word for word, with the demo's profile and results folder
+    swapped for the test config and its finished run."""
+    readme = (ROOT / "README.md").read_text()
+    prefix = "snakemake --profile profiles/demo "
+    commands = [line.split("#")[0].split()[3:] for line in readme.splitlines() if line.startswith(prefix)]
+    assert len(commands) == 2, commands
+    assert yaml.safe_load((ROOT / "profiles" / "demo" / "workflow.yaml").read_text())["results"] == "results/demo"
+    for args in commands:
+        snakemake(finished_run, *(a.replace("results/demo", str(finished_run)) for a in args))
+    report = (finished_run / "report.html").read_text(errors="replace")
+    assert "table1.csv" in report and "fig4.png" in report
