@@ -198,3 +198,11 @@ def test_the_schemas_metric_choices_are_the_librarys():
     assert set(schema["definitions"]["metric"]["enum"]) == set(METRICS)
     assert set(schema["properties"]["metrics"]["properties"]["visqol_speech_mapper"]["enum"]) == set(
         VISQOL_SPEECH_MAPPERS)
+
+
+def test_the_schemas_entropy_coders_are_the_registrys():
+    from siamese_siren.coders import ENTROPY_CODINGS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    setting = schema["properties"]["quantize"]["additionalProperties"]["properties"]
+    assert set(setting["entropy"]["enum"]) == set(ENTROPY_CODINGS)
