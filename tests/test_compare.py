@@ -40,3 +40,13 @@ def test_a_changed_sample_value_or_byte_is_a_difference(tmp_path):
     assert compare_results(a, changed).differences == ["model.json: values differ"]
     (changed / "only-here.csv").write_text("x\n1\n")
     assert main([str(a), str(changed)]) == 1
+
+
+def test_a_tolerance_admits_last_bit_noise_only(tmp_path):
+    a, b = results(tmp_path / "a"), results(tmp_path / "b")
+    pd.DataFrame({"clip": ["a", "b"], "visqol": [2.5 * (1 + 1e-15), float("nan")], "visqol_version": ["v1", "v1"]}
+                 ).to_csv(b / "scores" / "b0000.csv", index=False)
+    assert not compare_results(a, b).identical and compare_results(a, b, rtol=1e-9).identical
+    pd.DataFrame({"clip": ["a", "b"], "visqol": [2.6, float("nan")], "visqol_version": ["v1", "v1"]}
+                 ).to_csv(b / "scores" / "b0000.csv", index=False)
+    assert not compare_results(a, b, rtol=1e-6).identical

@@ -48,7 +48,7 @@ def _files(root: Path) -> set[str]:
             if p.is_file() and not set(p.relative_to(root).parts[:1]) & set(NOT_RESULTS)}
 
 
-def _csv_difference(a: Path, b: Path) -> tuple[str | None, str | None]:
+def _csv_difference(a: Path, b: Path, rtol: float) -> tuple[str | None, str | None]:
     left, right = pd.read_csv(a), pd.read_csv(b)
     note = None
     if set(left.columns) != set(right.columns):
@@ -62,7 +62,8 @@ def _csv_difference(a: Path, b: Path) -> tuple[str | None, str | None]:
     for column in common:
         x, y = left[column], right[column]
         if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
-            same = np.array_equal(x.to_numpy(float), y.to_numpy(float), equal_nan=True)
+            x, y = x.to_numpy(float), y.to_numpy(float)
+            same = np.array_equal(x, y, equal_nan=True) if rtol == 0 else np.allclose(x, y, rtol, 0, equal_nan=True)
         else:
             same = x.astype(str).equals(y.astype(str))
         if not same:
@@ -119,8 +120,12 @@ def _weights_difference(a: Path, b: Path) -> str | None:
     return None if same else "weights differ"
 
 
-def compare_results(a: str | Path, b: str | Path) -> Comparison:
-    """Every result of folder ``a`` against folder ``b``; see the module docstring for what counts."""
+def compare_results(a: str | Path, b: str | Path, rtol: float = 0.0) -> Comparison:
+    """Every result of folder ``a`` against folder ``b``; see the module docstring for what counts.
+
+    ``rtol`` > 0 lets numbers in CSV files differ by that relative amount: ViSQOL's parallel numba code and CDPAM's
+    float32 network change the last bits of a score from run to run on the same inputs.
+    """
     a, b = Path(a), Path(b)
     out = Comparison()
     left, right = _files(a), _files(b)
@@ -136,7 +141,7 @@ def compare_results(a: str | Path, b: str | Path) -> Comparison:
             out.figures.append(f"{name}: figure pixels or metadata differ")
             continue
         if suffix == ".csv":
-            problem, note = _csv_difference(x, y)
+            problem, note = _csv_difference(x, y, rtol)
             if note:
                 out.notes.append(f"{name}: {note}")
         elif suffix == ".json":
@@ -158,11 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m siamese_siren.compare", description=__doc__.split("\n")[0])
     parser.add_argument("a", type=Path, help="a results folder (e.g. before a change)")
     parser.add_argument("b", type=Path, help="another results folder (e.g. after it)")
+    parser.add_argument("--rtol", type=float, default=0.0,
+                        help="relative tolerance for numbers in CSV files (default 0: exactly equal)")
     args = parser.parse_args(argv)
     for folder in (args.a, args.b):
         if not folder.is_dir():
             parser.error(f"{folder} is not a folder")
-    result = compare_results(args.a, args.b)
+    result = compare_results(args.a, args.b, args.rtol)
     for line in result.notes:
         print(f"note: {line}")
     for line in result.figures:
