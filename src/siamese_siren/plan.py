@@ -375,7 +375,7 @@ class Plan:
         models = {v: self.model_name(v) for v in spec["variants"]
                   if self.model_name(v) and set(self.config["variants"][v]) <= unchanged}
         if differs:
-            return {"datasets": {}, "models": models, "reason": "not comparable with the paper: " + "; ".join(differs)}
+            return {"datasets": {}, "models": models, "reason": "; ".join(differs)}
         return {"datasets": datasets, "models": models, "reason": ""}
 
     def figure(self, name: str) -> dict | None:
