@@ -189,10 +189,11 @@ def _means_table(name: str, table: pd.DataFrame) -> str:
     columns += [label for label in METRIC_LABELS.values() if label in table]
     rows = table.sort_values(["dataset", "kbps"], kind="stable") if "kbps" in table else table
     head = "".join(f'<th class="{"l" if c in ("dataset", "variant") else ""}">{html.escape(c)}</th>' for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{"l" if c in ("dataset", "variant") else ""}">{html.escape(str(r[c]))}</td>'
-                         for c in columns) + "</tr>"
-        for _, r in rows.iterrows())
+    def cell(row: pd.Series, column: str) -> str:
+        text = "n/a" if pd.isna(row[column]) else str(row[column])  # CSV reads the tables' "n/a" back as NaN
+        return f'<td class="{"l" if column in ("dataset", "variant") else ""}">{html.escape(text)}</td>'
+
+    body = "".join("<tr>" + "".join(cell(r, c) for c in columns) + "</tr>" for _, r in rows.iterrows())
     return f"<h3>{html.escape(name)}</h3><table><tr>{head}</tr>{body}</table>"
 
 
