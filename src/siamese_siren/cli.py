@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -241,6 +243,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _failure(command: str, err: BaseException) -> tuple[int, str]:
+    """The exit code and the one line for a failure."""
+    if isinstance(err, UsageError):
+        return EXIT_USAGE, f"siamese-siren {command}: error: {err}"
+    if isinstance(err, (AudioError, BitstreamError)):
+        return EXIT_BAD_INPUT, f"siamese-siren: error: {err}"
+    if isinstance(err, OutputError):
+        return EXIT_OUTPUT, f"siamese-siren: error: {err}"
+    if isinstance(err, OSError):  # a file other than the output, e.g. a temporary one of a library; name what we know
+        return EXIT_OUTPUT, (f"siamese-siren: error: {err.filename or 'a file'}: {err.strerror or err}; "
+                             f"{files.os_error_fix(err)}")
+    if isinstance(err, (TrainingDiverged, TrainingOutOfMemory)):
+        return EXIT_TRAINING, f"siamese-siren: training failed: {err}"
+    return EXIT_INTERRUPTED, "siamese-siren: interrupted; nothing was written"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (argparse's own errors included) instead of exiting."""
     parser = build_parser()
@@ -248,27 +266,26 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, --version, or argparse's usage error (code 2), already printed
         return int(done.code or 0)
+    # Ctrl-C can land inside a C library's callback (libsndfile writing through Python), which turns the
+    # KeyboardInterrupt into a write error: remember it, so that whatever error follows is reported as the interrupt.
+    interrupted = []
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
     try:
         return args.run(args)
-    except UsageError as err:
-        print(f"siamese-siren {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except (AudioError, BitstreamError) as err:
-        print(f"siamese-siren: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OutputError as err:
-        print(f"siamese-siren: error: {err}", file=sys.stderr)
-        return EXIT_OUTPUT
-    except OSError as err:  # a file other than the output, e.g. a temporary one of a library; name what we know
-        print(f"siamese-siren: error: {err.filename or 'a file'}: {err.strerror or err}; {files.os_error_fix(err)}",
-              file=sys.stderr)
-        return EXIT_OUTPUT
-    except (TrainingDiverged, TrainingOutOfMemory) as err:
-        print(f"siamese-siren: training failed: {err}", file=sys.stderr)
-        return EXIT_TRAINING
-    except KeyboardInterrupt:
-        print("siamese-siren: interrupted; nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (UsageError, AudioError, BitstreamError, OutputError, OSError, TrainingDiverged, TrainingOutOfMemory,
+            KeyboardInterrupt) as err:
+        code, message = _failure(args.command, KeyboardInterrupt() if interrupted else err)
+        print(message, file=sys.stderr)
+        return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":
