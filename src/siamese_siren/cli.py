@@ -243,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_EXPECTED_FAILURES = (UsageError, AudioError, BitstreamError, OutputError, OSError, TrainingDiverged,
+                      TrainingOutOfMemory)
+
+
 def _failure(command: str, err: BaseException) -> tuple[int, str]:
     """The exit code and the one line for a failure."""
     if isinstance(err, UsageError):
@@ -274,16 +278,24 @@ def main(argv: list[str] | None = None) -> int:
         interrupted.append(signum)
         raise KeyboardInterrupt
 
+    def quiet_interrupts(unraisable: object) -> None:  # the callback's interrupt is reported below, once
+        if not isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
+            unraisable_hook(unraisable)
+
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, quiet_interrupts
     try:
         return args.run(args)
-    except (UsageError, AudioError, BitstreamError, OutputError, OSError, TrainingDiverged, TrainingOutOfMemory,
-            KeyboardInterrupt) as err:
+    except (KeyboardInterrupt, Exception) as err:  # libraries may raise anything once interrupted (soundfile asserts)
+        expected = not isinstance(err, Exception) or isinstance(err, _EXPECTED_FAILURES)
+        if not (interrupted or expected):
+            raise  # a bug: its traceback is what a report needs
         code, message = _failure(args.command, KeyboardInterrupt() if interrupted else err)
         print(message, file=sys.stderr)
         return code
     finally:
+        sys.unraisablehook = unraisable_hook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
