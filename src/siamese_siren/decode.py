@@ -18,7 +18,6 @@ from .quantize import paper_mode
 
 DENOISE_MODES = ("none", "siamese", "stationary", "nonstationary")
 DEFAULT_ALPHA = 1.0
-PRECISIONS = ("float", "int8", "int8-paper")
 #: Points per forward call: bounds memory (a 256-wide layer costs 1 KiB per point) at any duration.
 CHUNK = 1 << 16
 #: Output bounds beyond the file's own (at most MAX_SECONDS at MAX_SAMPLE_RATE, streamed in chunks, so memory stays

@@ -357,9 +357,9 @@ def train_and_save(
         for name, result in zip(group, results, strict=True):
             save_result(result, where[name], name, variant)
     if cache is not None:
+        directory.mkdir(parents=True, exist_ok=True)
         for name in signals:
             for suffix in ARTIFACT_SUFFIXES:
-                directory.mkdir(parents=True, exist_ok=True)
                 files.publish(where[name] / f"{name}{suffix}", directory / f"{name}{suffix}")
         for name in signals:
             shutil.rmtree(where[name], ignore_errors=True)
