@@ -4,6 +4,7 @@
 #   snakemake --cores 8 --resources gpu=1          everything in config.yaml
 #   snakemake --profile profiles/demo              the CPU demo on the shipped recordings
 #   snakemake results/figures/fig4.png --cores 4   one figure and only what it needs
+#   snakemake tables --cores 4                     Tables 1-3 and Figure 4 only
 
 from snakemake.utils import min_version
 
@@ -30,3 +31,8 @@ rule all:
     input:
         PLAN.targets(),
     default_target: True
+
+
+rule tables:
+    input:
+        PLAN.table_targets(),

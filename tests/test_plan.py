@@ -18,8 +18,8 @@ from siamese_siren.plan import (
     batch_of,
     batches,
     choose_clip,
-    drop_unset_datasets,
     reconstruction_file,
+    validate_config,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +31,7 @@ def load(*overlays: Path | dict) -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     for overlay in overlays:
         update_config(config, yaml.safe_load(overlay.read_text()) if isinstance(overlay, Path) else overlay)
-    drop_unset_datasets(config)
-    validate(config, str(SCHEMA))
+    validate_config(config, lambda checked: validate(checked, str(SCHEMA)))
     return config
 
 
@@ -49,7 +48,7 @@ def plan_with(config: dict, overlay: dict) -> Plan:
 
 def test_every_shipped_config_plans():
     for overlays in ([], [ROOT / "tests" / "workflow" / "config.yaml"], [ROOT / "profiles" / "demo" / "workflow.yaml"],
-                     [ROOT / "config" / "paper.yaml"]):
+                     [ROOT / "config" / "paper.yaml"], [ROOT / "profiles" / "paper-small" / "workflow.yaml"]):
         plan = Plan(load(*overlays))
         assert plan.targets() and plan.needs
 
@@ -185,10 +184,33 @@ def test_only_a_run_measured_as_the_paper_compares_with_it(test_config):
     assert demo["datasets"] == {} and "no dataset of the paper's" in demo["reason"]
     assert "training.keep is best (the paper's: final)" in demo["reason"] and "clip.seconds is 1.0" in demo["reason"]
     paper = Plan(load(ROOT / "config" / "paper.yaml")).paper_comparison("table1")
-    assert paper == {"datasets": {"gtzan": "gtzan", "librispeech": "librispeech"}, "reason": "",
+    assert paper == {"datasets": {"gtzan": "gtzan", "librispeech": "librispeech"}, "reason": "", "scaled": "",
                      "models": {v: v for v in ("original-siren", "pe-siren", "optimized-siren", "siamese-siren")}}
     float_table = plan_with(load(ROOT / "config" / "paper.yaml"), {"tables": {"table2": {"precision": "float"}}})
     assert "precision is float (the paper's: int8-paper)" in float_table.paper_comparison("table2")["reason"]
+
+
+def test_a_scaled_run_scales_every_variant_and_compares_only_at_the_papers_parameters_per_sample():
+    small = Plan(load(ROOT / "profiles" / "paper-small" / "workflow.yaml"))
+    assert small.variant("siamese-siren").label == "2x80+1x40" and small.variant("siamese-0+3x128").label == "0+3x40"
+    assert small.variant("original-siren-long").omega_first == 3000  # only widths change
+    run = small.scaled_run()
+    assert run["comparable"] and abs(run["ratio"] - run["paper_ratio"]) < 0.02
+    table1 = small.paper_comparison("table1")
+    assert table1["datasets"] == {"speech": "librispeech", "music": "gtzan"} and table1["reason"] == ""
+    assert "scaled run: every width x0.3125 and 1.1 s clips" in table1["scaled"]
+    long_clips = plan_with(load(ROOT / "profiles" / "paper-small" / "workflow.yaml"), {"clip": {"seconds": 10.0}})
+    comparison = long_clips.paper_comparison("table1")
+    assert comparison["datasets"] == {} and "scale clip.seconds with scale.width" in comparison["reason"]
+    assert Plan(load()).scaled_run() is None
+
+
+def test_a_section_set_to_null_is_left_out():
+    plan = Plan(load({"rate_distortion": None, "resolution": None, "listen": None,
+                      "figures": {"training_curves": None}}))
+    assert not any("rate_distortion" in t or "resolution" in t or "listen" in t or "training_curves" in t
+                   for t in plan.targets())
+    assert plan.table_targets()[-1].endswith("figures/fig4.png")
 
 
 def test_the_schemas_metric_choices_are_the_librarys():

@@ -83,6 +83,8 @@ def test_a_paper_match_compares_only_listed_datasets_and_variants():
     assert match.status("libri", "other").startswith("no paper value")
     assert match.status("libri", "sia").startswith("compared with Table 1")
     assert PaperMatch("table1", reason="float weights").status("libri", "sia") == "not comparable: float weights"
+    scaled = PaperMatch("table1", datasets={"libri": "librispeech"}, models={"sia": "siamese-siren"}, scaled="x0.3")
+    assert scaled.status("libri", "sia") == "compared with Table 1 (librispeech, siamese-siren) as a scaled run"
 
 
 # --- the tables we write ------------------------------------------------------------------------------------------

@@ -58,13 +58,15 @@ class PaperMatch:
     dataset); a dataset not listed is not comparable (e.g. the demo's recordings). ``models``: run variant -> the
     library model whose paper row it reproduces; a variant not listed has no paper row. Only the caller knows
     whether the run's settings are the paper's (precision ``int8-paper``, denoise ``auto``, 2500 steps, final
-    weights); when they are not, it leaves ``datasets`` empty and says why in ``reason``.
+    weights); when they are not, it leaves ``datasets`` empty and says why in ``reason``. ``scaled`` describes a
+    scaled run (narrower networks on shorter clips), whose rows compare with the paper's full-size ones.
     """
 
     table: str
     datasets: Mapping[str, str] = field(default_factory=dict)
     models: Mapping[str, str] = field(default_factory=dict)
     reason: str = ""
+    scaled: str = ""
 
     def values(self, dataset: str, variant: str) -> dict[str, float]:
         """The paper's values (metric -> value) for one row of the run's table; empty when not comparable."""
@@ -84,7 +86,8 @@ class PaperMatch:
             return f"no paper value: {name} reports nothing on {self.datasets[dataset]}"
         if not self.values(dataset, variant):
             return f"no paper value: {name} has no row for {variant!r}"
-        return f"compared with {name} ({self.datasets[dataset]}, {self.models[variant]})"
+        compared = f"compared with {name} ({self.datasets[dataset]}, {self.models[variant]})"
+        return f"{compared} as a scaled run" if self.scaled else compared
 
 
 class AuthorsLayout(nn.Module):

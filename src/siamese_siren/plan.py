@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .codecs import check_bitrate
 from .models import VARIANTS as LIBRARY_VARIANTS
-from .models import Variant
+from .models import Variant, parameter_count
 
 #: The quantize setting of the paper's int8 file, which ``int8-paper`` decodes with quantized activations.
 PAPER_SETTING = "int8"
@@ -35,6 +35,11 @@ ABLATION_DENOISE = ("none", "stationary", "nonstationary", "siamese")
 #: Sources of the paper's own datasets, and the recipe its tables were measured with.
 PAPER_SOURCES = ("gtzan", "librispeech")
 PAPER_RECIPE = {"clip.seconds": 10.0, "clip.sample_rate": 22050, "training.steps": 2500, "training.keep": "final"}
+#: A scaled run (``scale.width`` < 1) compares with the paper when its Siamese SIREN has about the paper's
+#: parameters per sample (140,546 / 220,500): the network's capacity per second of audio, what sets the quality.
+SCALE_REFERENCE = "siamese-siren"
+SCALE_TOLERANCE = 0.15
+PAPER_DATASET_OF_KIND = {"speech": "librispeech", "music": "gtzan"}
 #: Keys of a config variant that are not architecture (every other key is a Variant field).
 RECIPE_KEYS = ("model", "steps", "seed")
 _SNAPSHOT = re.compile(r"float-step(\d+)")
@@ -184,13 +189,28 @@ def choose_clip(key: str, wanted: str | None, clips: Sequence[str]) -> str:
     return chosen
 
 
+def _scale_widths(widths: Sequence[int], factor: float) -> tuple[int, ...]:
+    return tuple(max(1, round(w * factor)) for w in widths)
+
+
 # ---- the plan -----------------------------------------------------------------------------------------------
 
 
-def drop_unset_datasets(config: dict) -> None:
-    """A dataset set to null is left out, so a config merged onto config.yaml (config/paper.yaml) can drop one."""
-    if isinstance(config.get("datasets"), dict):
-        config["datasets"] = {name: spec for name, spec in config["datasets"].items() if spec is not None}
+def validate_config(config: dict, validate: Callable[[dict], None]) -> None:
+    """``validate`` (Snakemake's, which also fills the schema's defaults) on a config merged onto config.yaml.
+
+    A dataset or figure set to null is left out, so config/paper.yaml or a profile can drop one that config.yaml
+    sets. A top-level section set to null (rate_distortion, resolution, listen) stays null, which leaves it out:
+    it is kept away from the validator, whose default filling cannot descend into a null.
+    """
+    for section in ("datasets", "figures"):
+        if isinstance(config.get(section), dict):
+            config[section] = {name: spec for name, spec in config[section].items() if spec is not None}
+    unset = [key for key, value in config.items() if value is None]
+    for key in unset:
+        del config[key]
+    validate(config)
+    config.update(dict.fromkeys(unset))
 
 
 class Plan:
@@ -277,10 +297,18 @@ class Plan:
                          f"use one of {list(LIBRARY_VARIANTS)}")
         try:
             if "model" in spec:
-                return dataclasses.replace(LIBRARY_VARIANTS[spec["model"]], **fields, name=name)
-            return Variant.from_dict({**fields, "name": name})
+                return self.scaled(dataclasses.replace(LIBRARY_VARIANTS[spec["model"]], **fields, name=name))
+            return self.scaled(Variant.from_dict({**fields, "name": name}))
         except (TypeError, ValueError) as err:
             config_error(f"variants.{name}", str(err), "give `model` or layer widths `hidden`/`siam` (see the schema)")
+
+    def scaled(self, variant: Variant) -> Variant:
+        """The variant with every layer width times ``scale.width`` (rounded, at least 1): its scaled twin."""
+        factor = self.config["scale"]["width"]
+        if factor == 1:
+            return variant
+        return dataclasses.replace(variant, hidden=_scale_widths(variant.hidden, factor),
+                                   siam=_scale_widths(variant.siam, factor))
 
     def variant(self, name: str, key: str = "variants") -> Variant:
         if name not in self.variants:
@@ -366,17 +394,48 @@ class Plan:
                     "training.steps": config["training"]["steps"], "training.keep": config["training"]["keep"],
                     "precision": spec["precision"], "denoise": spec["denoise"]}
         wanted = {**PAPER_RECIPE, "precision": "int8-paper", "denoise": "auto"}
+        scaled = self.scaled_run()
+        if scaled:
+            del wanted["clip.seconds"]
         differs = [f"{key} is {settings[key]} (the paper's: {value})" for key, value in wanted.items()
                    if settings[key] != value]
-        datasets = {d: self.source(d) for d in self.table_datasets(table) if self.source(d) in PAPER_SOURCES}
-        if not datasets:
-            differs.append("no dataset of the paper's (GTZAN or LibriSpeech)")
+        if scaled:  # our recordings stand in for the paper's datasets of their kind, as the note says
+            datasets = {d: PAPER_DATASET_OF_KIND[self.kind(d)] for d in self.table_datasets(table)}
+            if not scaled["comparable"]:
+                differs.append(scaled["problem"])
+        else:
+            datasets = {d: self.source(d) for d in self.table_datasets(table) if self.source(d) in PAPER_SOURCES}
+            if not datasets:
+                differs.append("no dataset of the paper's (GTZAN or LibriSpeech)")
         unchanged = {"model", "seed"}
         models = {v: self.model_name(v) for v in spec["variants"]
                   if self.model_name(v) and set(self.config["variants"][v]) <= unchanged}
+        note = scaled["note"] if scaled else ""
         if differs:
-            return {"datasets": {}, "models": models, "reason": "; ".join(differs)}
-        return {"datasets": datasets, "models": models, "reason": ""}
+            return {"datasets": {}, "models": models, "reason": "; ".join(differs), "scaled": note}
+        return {"datasets": datasets, "models": models, "reason": "", "scaled": note}
+
+    def scaled_run(self) -> dict[str, Any] | None:
+        """None for a full-size run; else what the scaling is, and whether it keeps the paper's parameters per
+        sample (``comparable``; ``problem`` says by how much it misses)."""
+        factor = self.config["scale"]["width"]
+        if factor == 1:
+            return None
+        seconds, rate = self.config["clip"]["seconds"], self.config["clip"]["sample_rate"]
+        reference = LIBRARY_VARIANTS[SCALE_REFERENCE]
+        paper_ratio = parameter_count(reference) / (PAPER_RECIPE["clip.seconds"] * PAPER_RECIPE["clip.sample_rate"])
+        params = parameter_count(self.scaled(reference))
+        ratio = params / round(seconds * rate)
+        note = (f"scaled run: every width x{factor:g} and {seconds:g} s clips (the paper: full widths, 10 s), so "
+                f"Siamese SIREN has {params:,} parameters for {round(seconds * rate):,} samples ({ratio:.2f} per "
+                f"sample, the paper's {paper_ratio:.2f}); our {'/'.join(PAPER_DATASET_OF_KIND)} recordings stand "
+                f"in for {'/'.join(PAPER_DATASET_OF_KIND.values())}")
+        comparable = abs(ratio / paper_ratio - 1) <= SCALE_TOLERANCE
+        problem = "" if comparable else (
+            f"widths x{factor:g} with {seconds:g} s clips give {ratio:.2f} parameters per sample, not the paper's "
+            f"{paper_ratio:.2f} (within {SCALE_TOLERANCE:.0%}): scale clip.seconds with scale.width")
+        return {"factor": factor, "ratio": ratio, "paper_ratio": paper_ratio, "note": note,
+                "comparable": comparable, "problem": problem}
 
     def figure(self, name: str) -> dict | None:
         return self.config["figures"].get(name)
@@ -500,11 +559,16 @@ class Plan:
     def figure_names(self) -> list[str]:
         return [n for n in ("fig3", "fig4", "fig5", "fig6", "training_curves") if self.figure(n)]
 
+    def table_targets(self) -> list[str]:
+        """The tables and the denoising ablation (Figure 4): `snakemake tables`, the paper's results in one target."""
+        out = [self.layout.table(t, ext) for t in self.config["tables"] for ext in ("csv", "md", "tex")]
+        return out + ([self.layout.figure("fig4")] if self.figure("fig4") else [])
+
     def targets(self) -> list[str]:
         """Every file `rule all` builds."""
         L = self.layout  # noqa: N806
-        out = [L.table(t, ext) for t in self.config["tables"] for ext in ("csv", "md", "tex")]
-        out += [L.figure(n) for n in self.figure_names()] + [L.all_scores()]
+        out = list(dict.fromkeys(self.table_targets() + [L.figure(n) for n in self.figure_names()]))
+        out.append(L.all_scores())
         if self.config.get("rate_distortion"):
             out += [L.rate_distortion(f"kbps_needed.{ext}") for ext in ("csv", "md")]
             out += [L.rate_distortion("points.csv")] + [L.figure(f"rate_distortion_{d}") for d in self.datasets]

@@ -14,13 +14,12 @@ from siamese_siren.plan import (
     batches,
     choose_clip,
     config_error,
-    drop_unset_datasets,
     spread,
+    validate_config,
 )
 
 
-drop_unset_datasets(config)
-validate(config, schema="../schemas/config.schema.yaml")
+validate_config(config, lambda checked: validate(checked, schema="../schemas/config.schema.yaml"))
 PLAN = Plan(config)  # every configuration error, naming its key, before any job is planned
 L = PLAN.layout
 

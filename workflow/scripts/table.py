@@ -17,4 +17,5 @@ wanted = scores["precision"].eq(p.spec["precision"]) & scores.apply(
 sizes = pd.concat([pd.read_csv(Path(folder) / "sizes.csv") for folder in sm.input.compressed], ignore_index=True)
 variants = {name: Variant.from_dict(spec) for name, spec in p.variants.items()}
 table = build_table(scores[wanted], sizes, variants, list(METRIC_COLUMNS), PaperMatch(sm.wildcards.name, **p.paper))
-write_table(table, sm.output.csv, sm.output.md, sm.output.tex, caption=p.spec["caption"])
+caption = f"{p.spec['caption']} ({p.paper['scaled']})" if p.paper["scaled"] else p.spec["caption"]
+write_table(table, sm.output.csv, sm.output.md, sm.output.tex, caption=caption)
