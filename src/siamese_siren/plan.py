@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 from .codecs import check_bitrate
 from .models import VARIANTS as LIBRARY_VARIANTS
 from .models import Variant, parameter_count
+from .paper import paper_size_measures
 
 #: The quantize setting of the paper's int8 file, which ``int8-paper`` decodes with quantized activations.
 PAPER_SETTING = "int8"
@@ -149,6 +150,9 @@ class Layout:
 
     def benchmark(self, *parts: str) -> str:
         return f"{self.root}/benchmarks/{'/'.join(parts)}.tsv"
+
+    def findings(self, ext: str) -> str:
+        return f"{self.root}/findings.{ext}"
 
     def listen(self, name: str) -> str:
         """The listening page (``index.html``), its ``media`` folder, and the MUSHRA kit (``mushra``)."""
@@ -437,6 +441,40 @@ class Plan:
         return {"factor": factor, "ratio": ratio, "paper_ratio": paper_ratio, "note": note,
                 "comparable": comparable, "problem": problem}
 
+    def findings_spec(self) -> dict[str, Any]:
+        """What ``siamese_siren.findings`` needs to know of the run: which variant plays which of the paper's models
+        in each table (a variant that is a library model unchanged, or its scaled twin), Figures 4 and 6, the
+        parameter counts, and a header saying how the run was measured."""
+        tables, sizes = {}, {}
+        for table, spec in self.config["tables"].items():
+            names = spec["variants"]
+            tables[table] = {"roles": self._roles(names), "precision": spec["precision"],
+                             "denoise": {v: self.denoise(v, spec["denoise"]) for v in names}}
+            for name in names:
+                variant = self.variant(name)
+                sizes[name] = {"exact": parameter_count(variant),
+                               "torchsummary": round(paper_size_measures(variant)["params_k"] * 1000)}
+        fig6 = self.figure("fig6")
+        if fig6:
+            fig6 = {"dataset": self.figure_dataset("fig6"), "roles": self._roles(fig6["variants"], steps=True),
+                    "steps": max(self.steps(v) for v in fig6["variants"])}
+        scaled = self.scaled_run()
+        training, clip = self.config["training"], self.config["clip"]
+        header = (f"Run `{self.config['results']}`: {scaled['note'] if scaled else 'full-size networks'}; "
+                  f"{clip['seconds']:g} s clips at {clip['sample_rate']} Hz, {training['steps']} training steps, "
+                  f"the {training['keep']} weights.")
+        return {"tables": tables, "parameters": sizes, "fig4": self.figure("fig4"), "fig6": fig6,
+                "kinds": {d: self.kind(d) for d in self.datasets}, "header": header}
+
+    def _roles(self, names: Sequence[str], steps: bool = False) -> dict[str, str]:
+        """{library model: variant} of the variants that are a library model unchanged (but for ``steps``)."""
+        allowed = {"model", "seed", "steps"} if steps else {"model", "seed"}
+        roles: dict[str, str] = {}
+        for name in names:
+            if self.model_name(name) and set(self.config["variants"][name]) <= allowed:
+                roles.setdefault(self.model_name(name), name)
+        return roles
+
     def figure(self, name: str) -> dict | None:
         return self.config["figures"].get(name)
 
@@ -568,7 +606,7 @@ class Plan:
         """Every file `rule all` builds."""
         L = self.layout  # noqa: N806
         out = list(dict.fromkeys(self.table_targets() + [L.figure(n) for n in self.figure_names()]))
-        out.append(L.all_scores())
+        out += [L.all_scores()] + [L.findings(ext) for ext in ("md", "csv")]
         if self.config.get("rate_distortion"):
             out += [L.rate_distortion(f"kbps_needed.{ext}") for ext in ("csv", "md")]
             out += [L.rate_distortion("points.csv")] + [L.figure(f"rate_distortion_{d}") for d in self.datasets]

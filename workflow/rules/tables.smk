@@ -21,3 +21,22 @@ rule table:
         "../../envs/report.yaml"
     script:
         "../scripts/table.py"
+
+
+rule findings:
+    """Each qualitative claim of the paper checked on this run: holds, partly, or not, with the numbers."""
+    input:
+        L.all_scores(),
+    output:
+        md=report(L.findings("md"), caption="../report/findings.rst", category="Tables"),
+        csv=L.findings("csv"),
+    params:
+        spec=PLAN.findings_spec(),
+    log:
+        L.log("findings"),
+    benchmark:
+        L.benchmark("findings")
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/findings.py"
