@@ -8,7 +8,9 @@
 2. K clips trained as one batched network vs the same K clips one after another;
 3. on CUDA: seconds per clip for full-batch training of each paper variant, achieved TFLOP/s, the fraction of
    the device's peak, peak GPU memory per clip; the compile/TF32/bf16 switches with their quality effect;
-4. the workflow's own overhead: wall time of a small Snakemake run vs the sum of its training times.
+4. the workflow's own overhead: wall time of a small Snakemake run vs the sum of its training times;
+5. ``--cpu-setups``: the ways to train profiles/paper-small's networks on a CPU (widths x5/16, 1.1 s clips), side
+   by side: threads, clips batched, torch.compile, and widths that are or are not a multiple of 8.
 """
 
 from __future__ import annotations
@@ -140,11 +142,38 @@ def workflow_overhead() -> None:
               f"training -> overhead {wall - trained:.1f} s ({wall / max(trained, 1e-9):.0f}x the training time)")
 
 
+def cpu_setups(steps: int) -> None:
+    """ms per training step per clip of paper-small's Siamese SIREN (2x80+1x40) and its unaligned twin (2x77+1x38,
+    a plain 0.3 of the widths) on 1.1 s of speech, for each CPU setup; the profile uses the fastest per core."""
+    signal = load_clip(SPEECH, duration=1.1).samples
+    base = None
+    print(f"[5] CPU setups, {steps} steps on {len(signal)} points (ms per step per clip; core-ms = ms x threads)")
+    for widths in ((80, 40), (77, 38)):
+        variant = Variant((widths[0],) * 2, (widths[1],), name=f"{widths}")
+        for threads, clips, compiled in ((1, 1, False), (2, 1, False), (1, 4, False), (2, 4, False), (1, 1, True),
+                                         (1, 4, True), (2, 1, True)):
+            torch.set_num_threads(threads)
+            config = TrainConfig(steps=steps, progress=False, device="cpu", compile=compiled)
+            if compiled:  # compilation happens once per job; not part of the per-step figure
+                train_batch(variant, [signal] * clips, TrainConfig(steps=2, progress=False, device="cpu",
+                                                                    compile=True))
+            start = time.perf_counter()
+            train_batch(variant, [signal] * clips, config)
+            ms = (time.perf_counter() - start) / steps / clips * 1e3
+            base = base or ms * threads
+            print(f"    {variant.label:10s} threads {threads} clips {clips} compile {compiled!s:5s}: {ms:6.1f} ms, "
+                  f"{ms * threads:6.1f} core-ms ({base / (ms * threads):.2f}x the first line per core)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paper", action="store_true", help="paper sizes: 10 s clips, 2500 steps")
     parser.add_argument("--skip-workflow", action="store_true")
+    parser.add_argument("--cpu-setups", action="store_true", help="only [5], the CPU setups of profiles/paper-small")
     args = parser.parse_args()
+    if args.cpu_setups:
+        cpu_setups(steps=100)
+        return
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     seconds = 10.0 if args.paper else 1.0
