@@ -131,14 +131,14 @@ def switches(signal: np.ndarray, steps: int, clips: int, device: str) -> None:
 def workflow_overhead() -> None:
     with tempfile.TemporaryDirectory() as results:
         config = ROOT / "tests" / "workflow" / "config.yaml"
-        targets = [f"{results}/compressed/speech/{v}/int8/b0000" for v in ("t-pe-siren", "t-siamese-siren")]
+        targets = [f"{results}/models/speech/{v}/b0000" for v in ("t-pe-siren", "t-siamese-siren")]
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--quiet", "all",
                         "--configfile", str(config), "--config", f"results={results}"], cwd=ROOT, check=True,
                        capture_output=True)
         wall = time.perf_counter() - start
         trained = sum(json.loads(p.read_text())["wall_seconds"] for p in Path(results, "models").rglob("*.json"))
-        print(f"[4] workflow: prepare+train+quantize of 2 variants took {wall:.1f} s wall for {trained:.2f} s of "
+        print(f"[4] workflow: prepare+train of 2 variants took {wall:.1f} s wall for {trained:.2f} s of "
               f"training -> overhead {wall - trained:.1f} s ({wall / max(trained, 1e-9):.0f}x the training time)")
 
 

@@ -95,7 +95,7 @@ def test_clip_players_reference_first_then_by_kbps_with_sizes_and_scores():
         ("reference", ""), ("small", "int8-paper"), ("opus 6 kbps", ""), ("big", "int8-paper"), ("big", "float")]
     big = players[3]
     assert big.kbps == pytest.approx(20.0) and big.scores == {"visqol": 3.5} and big.tables == ("table1",)
-    assert big.original == Path("res/compressed/speech/big/int8/b0000/c.ssr")
+    assert big.original == Path("res/compressed/speech/big/b0000/int8/c.ssr")
     assert big.audio == Path("res/reconstructions/speech/big/b0000/c__int8-paper__siamese.wav")
     assert players[4].bytes == 4000 and players[4].original is None  # float: the weights' bytes, no file
     assert players[2].original == Path("res/codecs/speech/opus/b0000/c__6k.opus") and players[2].bitrate == 6

@@ -75,7 +75,8 @@ def test_layout_gives_rule_templates_and_real_paths():
     layout = Layout("res")
     template = layout.compressed("{dataset}", "{variant}", "{setting}", "{batch}")
     assert template.format(dataset="speech", variant="v", setting="int8", batch="b0000") == \
-        layout.compressed("speech", "v", "int8", "b0000") == "res/compressed/speech/v/int8/b0000"
+        layout.compressed("speech", "v", "int8", "b0000") == "res/compressed/speech/v/b0000/int8"
+    assert layout.compressed("speech", "v", "int8", "b0000").startswith(layout.compressed_batch("speech", "v", "b0000"))
     assert layout.log("train", "speech", "v", "b0000") == "res/logs/train/speech/v/b0000.log"
 
 
@@ -122,6 +123,15 @@ def test_demand_of_tables_and_figures(test_config):
     # fig6 is on speech only, in float: music's original SIREN is needed by table 1 alone
     assert set(plan.reconstructions("music", "t-original-siren")) == {("int8-paper", "none")}
     assert plan.rd_settings() == ["int4-pc", "int6-zstd", "int8"]
+
+    # A batch's evaluate job also writes the files whose sizes a table shows, whatever precision it decodes.
+    floats = plan_with(test_config, {"tables": {t: {"precision": "float"} for t in ("table1", "table2", "table3")},
+                                     "figures": {"fig3": None, "fig4": None}, "rate_distortion": None})
+    assert floats.settings_needed("music", "t-pe-siren") == []
+    assert floats.settings_compressed("music", "t-pe-siren") == ["int8"]
+    resolution = plan_with(test_config, {"resolution": {"precision": "int6-pc"}})
+    assert resolution.settings_compressed("speech", "t-siamese-siren") == ["int4-pc", "int6-pc", "int6-zstd", "int8"]
+    assert resolution.settings_compressed("music", "t-siamese-siren") == ["int4-pc", "int6-zstd", "int8"]
     assert plan.codec_bitrates == {"opus": [12], "mp3": [32]}
 
 

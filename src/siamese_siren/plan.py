@@ -115,8 +115,12 @@ class Layout:
     def train_cache(self, dataset: str, variant: str) -> str:
         return f"{self.root}/.train-cache/{dataset}/{variant}"
 
+    def compressed_batch(self, dataset: str, variant: str, batch: str) -> str:
+        """One job's compressed files: a folder per quantize setting and one sizes.csv."""
+        return f"{self.root}/compressed/{dataset}/{variant}/{batch}"
+
     def compressed(self, dataset: str, variant: str, setting: str, batch: str) -> str:
-        return f"{self.root}/compressed/{dataset}/{variant}/{setting}/{batch}"
+        return f"{self.compressed_batch(dataset, variant, batch)}/{setting}"
 
     def reconstructions(self, dataset: str, variant: str, batch: str) -> str:
         return f"{self.root}/reconstructions/{dataset}/{variant}/{batch}"
@@ -539,6 +543,17 @@ class Plan:
     def scored(self) -> list[tuple[str, str]]:
         """Every (dataset, variant) that something scores, sorted."""
         return sorted(self.needs)
+
+    def settings_compressed(self, dataset: str, name: str) -> list[str]:
+        """Quantize settings whose files one dataset and variant's job writes: those its reconstructions decode,
+        those whose sizes a table or the rate-distortion points show, and the resolution target's."""
+        settings = set(self.settings_needed(dataset, name))
+        settings |= {self.table_setting(t) for t in self.config["tables"] if (dataset, name) in self.table_cells(t)}
+        if (rd := self.config.get("rate_distortion")) and name in rd["variants"]:
+            settings |= set(self.rd_settings())
+        if (spec := self.config.get("resolution")) and (spec["dataset"], spec["variant"]) == (dataset, name):
+            settings.add(Precision.parse(spec["precision"]).setting)
+        return sorted(settings)
 
     # -- codecs, rate-distortion, resolution
 

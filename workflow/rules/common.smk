@@ -115,8 +115,9 @@ def score_files(dataset, name):
     return [L.scores(dataset, name, b) for b in BATCHES[dataset]]
 
 
-def compressed_dirs(dataset, name, setting):
-    return [L.compressed(dataset, name, setting, b) for b in BATCHES[dataset]]
+def compressed_dirs(dataset, name):
+    """The compressed folders of one dataset and variant: every setting's files and one sizes.csv per batch."""
+    return [L.compressed_batch(dataset, name, b) for b in BATCHES[dataset]]
 
 
 def figure_clip(key, spec):
@@ -133,10 +134,10 @@ def clip_batch(dataset, clip):
 
 
 def table_inputs(wildcards):
-    cells, setting = PLAN.table_cells(wildcards.name), PLAN.table_setting(wildcards.name)
+    cells = PLAN.table_cells(wildcards.name)
     return {
         "scores": [f for d, v in cells for f in score_files(d, v)],
-        "compressed": [folder for d, v in cells for folder in compressed_dirs(d, v, setting)],
+        "compressed": [folder for d, v in cells for folder in compressed_dirs(d, v)],
     }
 
 
@@ -162,8 +163,7 @@ def rd_inputs(wildcards):
     variants = config["rate_distortion"]["variants"]
     return {
         "scores": [f for d in PLAN.datasets for v in variants for f in score_files(d, v)],
-        "compressed": [f for d in PLAN.datasets for v in variants for s in PLAN.rd_settings()
-                       for f in compressed_dirs(d, v, s)],
+        "compressed": [f for d in PLAN.datasets for v in variants for f in compressed_dirs(d, v)],
         "codecs": [f for d in PLAN.datasets for f in codec_score_files(d)],
     }
 
@@ -171,8 +171,7 @@ def rd_inputs(wildcards):
 def resolution_inputs(wildcards):
     spec = config["resolution"]
     dataset, clip = figure_clip("resolution", spec)
-    setting = PLAN.precision("resolution.precision", spec["precision"]).setting
-    return {"compressed": L.compressed(dataset, spec["variant"], setting, clip_batch(dataset, clip)),
+    return {"compressed": L.compressed_batch(dataset, spec["variant"], clip_batch(dataset, clip)),
             "manifest": L.manifest(dataset)}
 
 
@@ -196,8 +195,8 @@ def listen_inputs(wildcards):
         for name in dict.fromkeys(name for name, *_ in entries):
             out["reconstructions"] += [L.reconstructions(dataset, name, b) for b in used]
             out["scores"] += [L.scores(dataset, name, b) for b in used]
-        settings = sorted({(name, s) for name, p, *_ in entries if (s := Precision.parse(p).setting)})
-        out["compressed"] += [L.compressed(dataset, name, s, b) for name, s in settings for b in used]
+        compressed = sorted({name for name, p, *_ in entries if Precision.parse(p).setting})
+        out["compressed"] += [L.compressed_batch(dataset, name, b) for name in compressed for b in used]
         if config["listen"]["codecs"]:
             out["codecs"] += [L.codec(dataset, c, b) for c in PLAN.codec_bitrates for b in used]
             out["codec_scores"] += [L.codec_scores(dataset, c, b) for c in PLAN.codec_bitrates for b in used]

@@ -13,6 +13,7 @@ rule table:
         denoise=lambda wc: {v: PLAN.denoise(v, config["tables"][wc.name]["denoise"])
                             for v in config["tables"][wc.name]["variants"]},
         paper=lambda wc: PLAN.paper_comparison(wc.name),
+        setting=lambda wc: PLAN.table_setting(wc.name),
     log:
         L.log("tables", "{name}"),
     benchmark:

@@ -9,9 +9,10 @@ from siamese_siren.plan import Precision
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
 p = sm.params
-ssr = Path(sm.input.compressed) / f"{p.clip}.ssr"
+precision = Precision.parse(p.spec["precision"])
+ssr = Path(sm.input.compressed) / precision.setting / f"{p.clip}.ssr"
 compressed = bitstream.read(ssr)
-mode = Precision.parse(p.spec["precision"]).decode_mode
+mode = precision.decode_mode
 out = Path(sm.output.decoded)
 out.mkdir(parents=True, exist_ok=True)
 signals = {}

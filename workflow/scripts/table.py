@@ -15,6 +15,7 @@ wanted = scores["precision"].eq(p.spec["precision"]) & scores.apply(
     lambda row: row["denoise"] == p.denoise[row["variant"]], axis=1
 )
 sizes = pd.concat([pd.read_csv(Path(folder) / "sizes.csv") for folder in sm.input.compressed], ignore_index=True)
+sizes = sizes[sizes["setting"] == p.setting]
 variants = {name: Variant.from_dict(spec) for name, spec in p.variants.items()}
 table = build_table(scores[wanted], sizes, variants, list(METRIC_COLUMNS), PaperMatch(sm.wildcards.name, **p.paper))
 caption = f"{p.spec['caption']} ({p.paper['scaled']})" if p.paper["scaled"] else p.spec["caption"]

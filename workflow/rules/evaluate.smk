@@ -1,0 +1,49 @@
+rule evaluate:
+    """A batch's trained networks -> .ssr files for every quantize setting a target reads -> the reconstructions the
+    tables and figures need -> every metric of each against its prepared clip. One job per batch: each step alone
+    was mostly start-up (siamese_siren.evaluate)."""
+    input:
+        models=L.models("{dataset}", "{variant}", "{batch}"),
+        metas=batch_clip_metas,
+        clips=batch_clip_wavs,
+        manifest=manifest_of,
+    output:
+        compressed=directory(L.compressed_batch("{dataset}", "{variant}", "{batch}")),
+        reconstructions=directory(L.reconstructions("{dataset}", "{variant}", "{batch}")),
+        scores=L.scores("{dataset}", "{variant}", "{batch}"),
+    params:
+        clips=batch_clips,
+        settings=lambda wc: {s: PLAN.quantize_params(s) for s in PLAN.settings_compressed(wc.dataset, wc.variant)},
+        reconstructions=lambda wc: PLAN.reconstructions(wc.dataset, wc.variant),
+        alpha=config["denoise"]["alpha"],
+        sample_rate=config["clip"]["sample_rate"],
+        num_samples=round(config["clip"]["seconds"] * config["clip"]["sample_rate"]),
+        kind=lambda wc: PLAN.kind(wc.dataset),
+        metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
+        workers=config["metrics"]["workers"],
+        visqol_speech_mapper=config["metrics"]["visqol_speech_mapper"],
+    threads: config["metrics"]["workers"]
+    log:
+        L.log("evaluate", "{dataset}", "{variant}", "{batch}"),
+    benchmark:
+        L.benchmark("evaluate", "{dataset}", "{variant}", "{batch}")
+    conda:
+        "../../envs/metrics.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule aggregate_scores:
+    """One tidy table of every per-clip record the tables and figures use."""
+    input:
+        lambda wc: sorted(f for dataset, name in PLAN.scored() for f in score_files(dataset, name)),
+    output:
+        report(L.all_scores(), caption="../report/scores.rst", category="Per-clip records"),
+    log:
+        L.log("aggregate_scores"),
+    benchmark:
+        L.benchmark("aggregate_scores")
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from siamese_siren import jobs
+from siamese_siren.evaluate import compress_batch, decode_batch, score_batch
+
+
+def main(sm) -> None:
+    p, out = sm.params, sm.output
+    labels = {"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant}
+    models, compressed, decoded = Path(sm.input.models), Path(out.compressed), Path(out.reconstructions)
+    compress_batch(models, p.clips, [Path(m) for m in sm.input.metas], p.settings, compressed, labels)
+    decode_batch(models, compressed, p.clips, p.reconstructions, decoded, p.sample_rate, p.num_samples, p.alpha)
+    score_batch(decoded, p.clips, [Path(c) for c in sm.input.clips], p.reconstructions, labels, Path(out.scores),
+                kind=p.kind, metrics=p.metrics, workers=p.workers, visqol_speech_mapper=p.visqol_speech_mapper)
+
+
+# The metric pool's worker processes re-import this file: only the parent may run the job.
+if __name__ == "__main__":
+    jobs.start(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
+    main(snakemake)  # noqa: F821
