@@ -1,5 +1,5 @@
 # Beyond the paper: reference codecs (Opus, MP3 through ffmpeg), rate-distortion figures and table, and one
-# compressed file decoded at several rates. The INR points come from the quantize/score stages (the plan adds
+# compressed file decoded at several rates. The INR points come from the evaluate jobs (the plan adds
 # rate_distortion's variants x precisions to what they make).
 
 rule codec:
