@@ -214,6 +214,8 @@ def pe_helps_after_long_training(run: Run) -> Finding:
         return Finding(claim, source, paper, "Figure 6's PE and original SIREN runs are not in this run", "not run")
     dataset = spec["dataset"]
     pair = [run.scores(dataset, spec["roles"][m], "float", "none") for m in ("pe-siren", "original-siren")]
+    if not all(len(scores) for scores in pair):
+        return Finding(claim, source, paper, "no scores of Figure 6's runs in these records", "not run")
     found, texts = _ordered([{m: _mean(s, m) for m in PAPER_METRICS} for s in pair], run.metrics(dataset))
     steps = spec["steps"]
     ours = f"{dataset} (N={len(pair[0])}, {steps} steps), PE / no PE: " + ", ".join(texts)
