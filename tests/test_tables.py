@@ -85,6 +85,7 @@ def test_a_paper_match_compares_only_listed_datasets_and_variants():
     assert PaperMatch("table1", reason="float weights").status("libri", "sia") == "not comparable: float weights"
     scaled = PaperMatch("table1", datasets={"libri": "librispeech"}, models={"sia": "siamese-siren"}, scaled="x0.3")
     assert scaled.status("libri", "sia") == "compared with Table 1 (librispeech, siamese-siren) as a scaled run"
+    assert scaled.values("libri", "sia") == {"visqol": 2.12, "cdpam": 0.16, "pesq": 2.58, "estoi": 0.93}
 
 
 # --- the tables we write ------------------------------------------------------------------------------------------

@@ -69,10 +69,13 @@ class PaperMatch:
     scaled: str = ""
 
     def values(self, dataset: str, variant: str) -> dict[str, float]:
-        """The paper's values (metric -> value) for one row of the run's table; empty when not comparable."""
+        """The paper's values (metric -> value) for one row of the run's table; empty when not comparable. A scaled
+        run compares its scores only: its networks are smaller by design, so their sizes have no paper value."""
         paper = _published()
         rows = paper[(paper["table"] == self.table) & (paper["dataset"] == self.datasets.get(dataset))
                      & (paper["variant"] == self.models.get(variant))]
+        if self.scaled:
+            rows = rows[~rows["metric"].isin(PAPER_SIZE_COLUMNS)]
         return dict(zip(rows["metric"], rows["value"], strict=True))
 
     def status(self, dataset: str, variant: str) -> str:
