@@ -38,6 +38,7 @@ def compress_batch(models: Path, clips: Sequence[str], metas: Sequence[Path], se
     """Each clip's network as a ``.ssr`` file per quantize setting (``out/<setting>/<clip>.ssr``) and one
     ``out/sizes.csv`` row per file, labelled with ``labels`` (dataset, variant)."""
     rows = []
+    out.mkdir(parents=True, exist_ok=True)  # also with no setting: a float-only variant's folder holds its sizes.csv
     for setting in settings:
         (out / setting).mkdir(parents=True, exist_ok=True)
     for clip, meta_file in zip(clips, metas, strict=True):
