@@ -415,9 +415,7 @@ class Plan:
             datasets = {d: self.source(d) for d in self.table_datasets(table) if self.source(d) in PAPER_SOURCES}
             if not datasets:
                 differs.append("no dataset of the paper's (GTZAN or LibriSpeech)")
-        unchanged = {"model", "seed"}
-        models = {v: self.model_name(v) for v in spec["variants"]
-                  if self.model_name(v) and set(self.config["variants"][v]) <= unchanged}
+        models = {v: model for v in spec["variants"] if (model := self.unchanged_model(v))}
         note = scaled["note"] if scaled else ""
         if differs:
             return {"datasets": {}, "models": models, "reason": "; ".join(differs), "scaled": note}
@@ -472,12 +470,17 @@ class Plan:
 
     def _roles(self, names: Sequence[str], steps: bool = False) -> dict[str, str]:
         """{library model: variant} of the variants that are a library model unchanged (but for ``steps``)."""
-        allowed = {"model", "seed", "steps"} if steps else {"model", "seed"}
         roles: dict[str, str] = {}
         for name in names:
-            if self.model_name(name) and set(self.config["variants"][name]) <= allowed:
-                roles.setdefault(self.model_name(name), name)
+            if model := self.unchanged_model(name, steps):
+                roles.setdefault(model, name)
         return roles
+
+    def unchanged_model(self, name: str, steps: bool = False) -> str | None:
+        """The library model a variant is, unchanged but for its seed (and ``steps``, if allowed), or None."""
+        allowed = {"model", "seed", "steps"} if steps else {"model", "seed"}
+        model = self.model_name(name)
+        return model if model and set(self.config["variants"][name]) <= allowed else None
 
     def figure(self, name: str) -> dict | None:
         return self.config["figures"].get(name)
