@@ -51,6 +51,32 @@ def test_encode_decode_info_on_real_speech(speech_path, tmp_path, capsys):
     assert sf.info(str(wav44)).frames == 22050
 
 
+def test_encode_from_a_learned_init_with_a_schedule_decodes_alone(speech_path, tmp_path, capsys, trained_small):
+    from siamese_siren.inits import LearnedInit, save_init
+    from siamese_siren.train import state_digest
+
+    small = VARIANTS["siamese-2x64+1x32"]
+    state = trained_small.state_dict()  # any state of the architecture serves as a starting point here
+    save_init(LearnedInit(small, state, state_digest(state), {}), tmp_path / "small.init.pt")
+    ssr = tmp_path / "fast.ssr"
+    code = main(["encode", str(speech_path), str(ssr), "--variant", "siamese-2x64+1x32", "--steps", "20",
+                 "--init", str(tmp_path / "small.init.pt"), "--lr", "3e-3", "--schedule", "cosine",
+                 "--warmup-steps", "5", "--offset", "0.5", "--duration", "0.5", "--quiet"])
+    assert code == 0 and ssr.stat().st_size == bitstream.file_size(small)
+    (tmp_path / "small.init.pt").unlink()  # the file stores its own weights: no init is needed to decode it
+    assert main(["decode", str(ssr), str(tmp_path / "fast.wav")]) == 0
+    capsys.readouterr()
+
+    save_init(LearnedInit(small, state, state_digest(state), {}), tmp_path / "small.init.pt")
+    code = main(["encode", str(speech_path), str(ssr), "--variant", "siamese-2x128+1x64", "--steps", "2",
+                 "--init", str(tmp_path / "small.init.pt"), "--duration", "0.5", "--quiet"])
+    assert code == 1 and "an initialisation of 2x64+1x32" in capsys.readouterr().err
+    assert main(["encode", str(speech_path), str(ssr), "--init", str(tmp_path / "none.init.pt"), "--quiet"]) == 1
+    assert "none.init.pt: no such file" in capsys.readouterr().err
+    assert main(["encode", str(speech_path), str(ssr), "--steps", "10", "--warmup-steps", "10", "--quiet"]) == 2
+    assert "--warmup-steps 10 is out of range" in capsys.readouterr().err
+
+
 def test_same_file_same_output(tmp_path, trained_small):
     ssr = tmp_path / "a.ssr"
     bitstream.write(ssr, bitstream.CompressedClip.from_model(trained_small, 22050, 4000, 0.5))

@@ -238,3 +238,59 @@ def test_the_schemas_entropy_coders_are_the_registrys():
     schema = yaml.safe_load(SCHEMA.read_text())
     setting = schema["properties"]["quantize"]["additionalProperties"]["properties"]
     assert set(setting["entropy"]["enum"]) == set(ENTROPY_CODINGS)
+
+
+def validated_plan(overlay: dict) -> Plan:
+    """The test config with ``overlay``, validated (the schema fills an overlay's new entries' defaults)."""
+    return Plan(load(ROOT / "tests" / "workflow" / "config.yaml", {"results": "res"}, overlay))
+
+
+def test_recipes_default_to_the_training_section_and_a_learned_init_is_checked():
+    fast = {"hidden": [16], "siam": [8], "init": "learned:tiny", "lr": 3e-3, "schedule": "cosine", "warmup_steps": 5}
+    plan = validated_plan({"inits": {"tiny": {"variant": "t-siamese-siren", "clips": 8}},
+                                   "variants": {"t-fast": fast}})
+    paper = plan.train_params("t-siamese-siren")
+    assert (paper["lr"], paper["schedule"], paper["warmup_steps"]) == (1e-4, "constant", 0)
+    assert plan.init_file("t-siamese-siren") is None
+    recipe = plan.train_params("t-fast")
+    assert (recipe["lr"], recipe["schedule"], recipe["warmup_steps"]) == (3e-3, "cosine", 5)
+    assert plan.init_file("t-fast") == "res/inits/tiny.init.pt"
+    assert plan.layout.init_split("tiny") == "res/inits/tiny.split.csv"
+    meta = plan.init_params("tiny")
+    assert meta["variant"] == plan.variant("t-siamese-siren").to_dict() and meta["clips"] == 8
+    assert (meta["meta"]["meta_steps"], meta["meta"]["inner_steps"], meta["offset"]) == (300, 5, 0.5)
+    assert plan.unchanged_model("t-fast") is None  # a learned init is never one of the paper's models
+
+    with pytest.raises(ConfigError, match=r"variants.t-fast.init: no learned initialisation 'other'"):
+        validated_plan({"variants": {"t-fast": {**fast, "init": "learned:other"}}})
+    with pytest.raises(ConfigError, match=r"inits.tiny is for 1x16\+1x8, the variant is 1x32\+1x8"):
+        validated_plan({"inits": {"tiny": {"variant": "t-siamese-siren"}},
+                                "variants": {"t-fast": {**fast, "hidden": [32]}}})
+    with pytest.raises(ConfigError, match="warmup_steps: warm-up of 30 steps in a run of 30"):
+        validated_plan({"variants": {"t-pe-siren": {"warmup_steps": 30}}})
+    with pytest.raises(ConfigError, match="inits.tiny.datasets: unknown dataset 'nope'"):
+        validated_plan({"inits": {"tiny": {"variant": "t-siamese-siren", "datasets": ["nope"]}}}
+                  ).init_datasets("tiny")
+
+
+def test_fast_fit_runs_each_recipe_once_per_budget_against_the_baselines_snapshots():
+    plan = validated_plan({"variants": {"t-fast": {"hidden": [16], "siam": [8], "steps": 20,
+                                                           "schedule": "cosine"}},
+                                   "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-fast"],
+                                                            "steps": [7, 20, 30]}}})
+    assert plan.fast_fit_runs() == [
+        ("t-siamese-siren", 7, "t-siamese-siren", "float-step7"), ("t-fast", 7, "t-fast-7steps", "float"),
+        ("t-siamese-siren", 20, "t-siamese-siren", "float-step20"), ("t-fast", 20, "t-fast", "float"),
+        ("t-siamese-siren", 30, "t-siamese-siren", "float"), ("t-fast", 30, "t-fast-30steps", "float")]
+    assert plan.steps("t-fast-7steps") == 7 and plan.recipe("t-fast-30steps", "schedule") == "cosine"
+    assert plan.snapshot_steps("t-siamese-siren") == [7, 10, 20]  # the budgets join the configured snapshots
+    assert ("float-step7", "none") in plan.reconstructions("music", "t-siamese-siren")
+    assert plan.reconstructions("speech", "t-fast-7steps") == [("float", "none")]
+    assert {"res/figures/fast_fit.png", "res/fast_fit.csv", "res/fast_fit.md"} <= set(plan.targets())
+    with pytest.raises(ConfigError, match="figures.fast_fit.steps: 40 is beyond the baseline's 30 steps"):
+        validated_plan({"figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
+                                                         "steps": [40]}}})
+    with pytest.raises(ConfigError, match=r"\['t-pe-siren-10steps'\] are names figures.fast_fit gives"):
+        validated_plan({"variants": {"t-pe-siren-10steps": {"hidden": [4]}},
+                                "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
+                                                         "steps": [10]}}})

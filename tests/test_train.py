@@ -160,9 +160,38 @@ def test_keep_best_or_final_on_a_run_with_a_loss_spike(speech_half_second):
     assert _loss_of(final.state, signal) > 1.3 * _loss_of(best.state, signal)
 
 
-def test_keep_is_part_of_the_training_cache_key_and_checked(speech_half_second):
+def test_keep_schedule_and_init_are_part_of_the_training_cache_key_and_checked(speech_half_second):
     signal = speech_half_second[:100]
-    assert train_module._cache_key(SMALL, TrainConfig(keep="final"), signal) != train_module._cache_key(
-        SMALL, TrainConfig(keep="best"), signal)
+    key = train_module._cache_key
+    assert key(SMALL, TrainConfig(keep="final"), signal, "random") != key(SMALL, TrainConfig(keep="best"), signal,
+                                                                         "random")
+    assert key(SMALL, TrainConfig(schedule="cosine"), signal, "random") != key(SMALL, TrainConfig(), signal, "random")
+    assert key(SMALL, TrainConfig(), signal, "0123abcd") != key(SMALL, TrainConfig(), signal, "random")
     with pytest.raises(ValueError, match="keep must be one of"):
         train(SMALL, signal, TrainConfig(steps=1, progress=False, device="cpu", keep="last"))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        train(SMALL, signal, TrainConfig(steps=1, progress=False, device="cpu", schedule="linear"))
+    with pytest.raises(ValueError, match="warmup_steps must be 0..steps-1"):
+        train(SMALL, signal, TrainConfig(steps=10, progress=False, device="cpu", warmup_steps=10))
+
+
+def test_learning_rate_schedules():
+    factor = train_module.learning_rate_factor
+    assert [factor(s, 100) for s in (0, 50, 99)] == [1.0, 1.0, 1.0]  # the paper's constant rate
+    assert [factor(s, 100, "constant", 4) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    cosine = [factor(s, 104, "cosine", 4) for s in range(104)]
+    assert cosine[:4] == [0.25, 0.5, 0.75, 1.0] and cosine[4] == 1.0
+    assert cosine[54] == pytest.approx(0.5) and cosine[-1] < 0.001
+    assert all(a >= b for a, b in zip(cosine[4:], cosine[5:], strict=False))
+
+
+def test_training_from_an_init_starts_where_it_ends_and_records_it(speech_half_second):
+    signal = speech_half_second[:2000]
+    first = train(SMALL, signal, TrainConfig(steps=30, keep="final", progress=False, device="cpu"))
+    again = train(SMALL, signal, TrainConfig(steps=5, progress=False, device="cpu"), init=first.state)
+    assert again.losses[0] == pytest.approx(_loss_of(first.state, signal), rel=1e-5)
+    assert again.losses[0] < 0.5 * first.losses[0]
+    assert again.recipe["init"] == train_module.state_digest(first.state) != first.recipe["init"] == "random"
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        train(VARIANTS["siamese-2x128+1x64"], signal, TrainConfig(steps=1, progress=False, device="cpu"),
+              init=first.state)

@@ -14,6 +14,7 @@ import soundfile as sf
 import yaml
 
 from siamese_siren import bitstream
+from siamese_siren.inits import load_init
 from siamese_siren.models import Variant, parameter_count
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +116,31 @@ def test_training_artifacts(finished_run):
     scores = pd.read_csv(finished_run / "scores" / "speech" / "t-siamese-siren" / "b0000.csv")
     assert set(scores["step"].dropna().astype(int)) == {10, 20}
     assert set(scores["denoise"]) == {"none", "stationary", "nonstationary", "siamese"}
+
+
+def test_a_learned_init_is_meta_trained_on_windows_no_table_scores(finished_run):
+    manifest = pd.read_csv(finished_run / "manifests" / "speech.csv")
+    scored = set(manifest.loc[manifest["status"] == "selected", "source"])
+    split = pd.read_csv(finished_run / "inits" / "t-siamese.split.csv")
+    assert len(split) == 4 and set(split["status"]) == {"meta-train"}
+    for _, window in split.iterrows():  # the test config scores [0.5, 1.5) of each selected file
+        assert window["source"] not in scored or not (window["offset"] < 1.5 and 0.5 < window["offset"] + 1.0)
+    init = load_init(finished_run / "inits" / "t-siamese.init.pt")
+    assert init.provenance["meta"]["meta_steps"] == 3 and len(init.provenance["history"]) == 3
+    models = finished_run / "models" / "speech" / "t-siamese-fast" / "b0000"
+    fast = json.loads(next(models.glob("*.json")).read_text())
+    assert fast["steps"] == 20 and fast["recipe"] == {"lr": 3e-3, "schedule": "cosine", "warmup_steps": 2,
+                                                      "init": init.digest}
+    table = pd.read_csv(finished_run / "tables" / "table2.csv")
+    assert "t-siamese-fast" in set(table["variant"])
+    budget = json.loads(next((finished_run / "models" / "music" / "t-siamese-fast-10steps" / "b0000").glob("*.json"))
+                        .read_text())
+    assert budget["steps"] == 10 and budget["recipe"]["init"] == init.digest
+    text = (finished_run / "fast_fit.md").read_text()
+    assert "Steps needed to reach the loss of the paper's recipe" in text and "t-siamese-fast" in text
+    long = pd.read_csv(finished_run / "fast_fit.csv")
+    assert set(long["budget"].dropna()) == {10, 20} and {"visqol", "pesq"} <= set(long["measure"])
+    assert (finished_run / "figures" / "fast_fit.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_second_run_does_nothing(finished_run):

@@ -31,8 +31,9 @@ from . import __version__, bitstream, files
 from .audio import SAMPLE_RATE, AudioError, load_clip, output_format, write_audio_chunks
 from .bitstream import MAX_SAMPLE_RATE, MAX_SECONDS, MIN_SAMPLE_RATE, MIN_SAMPLES, BitstreamError, CompressedClip
 from .decode import DEFAULT_ALPHA, decoded_chunks, output_problem
+from .inits import InitError, load_init
 from .models import VARIANTS, get_variant, parameter_count, variant_name
-from .train import KEEP, TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
+from .train import KEEP, SCHEDULES, TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 MAX_STEPS = 1_000_000
@@ -108,6 +109,8 @@ def _encode(args: argparse.Namespace) -> int:
     _number("--steps", args.steps, 1, MAX_STEPS)
     _number("--seed", args.seed, 0, MAX_SEED)
     _sample_rate("--sample-rate", args.sample_rate)
+    _number("--lr", args.lr, 1e-7, 1.0)
+    _number("--warmup-steps", args.warmup_steps, 0, args.steps - 1)
     _number("--offset", args.offset, 0, unit=" s")
     _number("--duration", args.duration, MIN_SAMPLES / args.sample_rate, MAX_SECONDS, " s")
     _device(args.device)
@@ -125,8 +128,10 @@ def _encode(args: argparse.Namespace) -> int:
         raise AudioError(f"{source}: the clip cannot be encoded, {bounds}; choose --offset/--duration "
                          "(or --sample-rate) to fit")
     variant = get_variant(args.variant)
-    config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet, keep=args.keep)
-    result = train(variant, clip.samples, config, label=source.name)
+    init = load_init(_input_file(args.init, InitError), variant).state if args.init else None
+    config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet, keep=args.keep,
+                         lr=args.lr, schedule=args.schedule, warmup_steps=args.warmup_steps)
+    result = train(variant, clip.samples, config, label=source.name, init=init)
     compressed = CompressedClip.from_model(
         load_model(variant, result.state), clip.sample_rate, len(clip.samples), clip.peak, args.bits, args.per_channel,
         args.entropy,
@@ -208,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--seed", type=int, default=0,
                      help=f"seed of the network's initialisation, 0..{MAX_SEED} (default 0); "
                           "the same seed on the same machine gives the same file")
+    enc.add_argument("--init", default=None, metavar="FILE",
+                     help="start from a learned initialisation (.init.pt, made by the workflow's meta_init rule) of "
+                          "the variant; the .ssr still decodes alone (default: SIREN's random initialisation)")
+    enc.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (1e-4, the paper's)")
+    enc.add_argument("--schedule", default="constant", choices=SCHEDULES,
+                     help="learning rate over the run: constant (the paper's) or cosine decay to 0")
+    enc.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps before the schedule (0)")
     enc.add_argument("--bits", type=int, default=8, choices=range(2, 9), metavar="2..8", help="weight bits (8)")
     enc.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
     enc.add_argument("--entropy", default="none", choices=bitstream.ENTROPY_CODINGS,
@@ -243,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXPECTED_FAILURES = (UsageError, AudioError, BitstreamError, OutputError, OSError, TrainingDiverged,
+_EXPECTED_FAILURES = (UsageError, AudioError, BitstreamError, InitError, OutputError, OSError, TrainingDiverged,
                       TrainingOutOfMemory)
 
 
@@ -251,7 +263,7 @@ def _failure(command: str, err: BaseException) -> tuple[int, str]:
     """The exit code and the one line for a failure."""
     if isinstance(err, UsageError):
         return EXIT_USAGE, f"siamese-siren {command}: error: {err}"
-    if isinstance(err, (AudioError, BitstreamError)):
+    if isinstance(err, (AudioError, BitstreamError, InitError)):
         return EXIT_BAD_INPUT, f"siamese-siren: error: {err}"
     if isinstance(err, OutputError):
         return EXIT_OUTPUT, f"siamese-siren: error: {err}"

@@ -230,3 +230,34 @@ def resolution(signals: dict[int, np.ndarray], path: str | Path, title: str = ""
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def fast_fit(records: pd.DataFrame, losses: pd.DataFrame, metrics: list[str], path: str | Path) -> plt.Figure:
+    """Quality and loss against the step budget, one line per recipe, one row per dataset.
+
+    ``records``: per-clip scores with ``recipe`` and ``budget`` columns; ``losses``: per-clip rows of
+    :func:`siamese_siren.tables.fast_fit_losses`. The loss panel shows each run's final loss over the loss the
+    paper's recipe ends with: at or below 1 the recipe has caught up.
+    """
+    datasets = list(losses["dataset"].unique())
+    shown = [m for m in metrics if m in records and records[m].notna().any()]
+    fig, axes = _figure(len(datasets), len(shown) + 1, 4.2 * (len(shown) + 1), 3.4 * len(datasets))
+    for row, dataset in zip(axes, datasets, strict=True):
+        data = records[records["dataset"] == dataset]
+        panels = [(m, data, m) for m in shown] + [("loss", losses[losses["dataset"] == dataset], "final_over_target")]
+        for ax, (metric, frame, column) in zip(row, panels, strict=True):
+            if frame[column].notna().any():
+                sns.lineplot(data=frame, x="budget", y=column, hue="recipe", marker="o", errorbar=("ci", 95), ax=ax)
+            budgets = sorted(frame["budget"].unique())
+            ax.set_xscale("log")
+            ax.set_xticks(budgets, labels=[f"{b:g}" for b in budgets])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.set_xlabel("training steps (log scale)")
+            if metric == "loss":
+                ax.set_yscale("log")
+                ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+                ax.set_ylabel("final loss / paper's final loss")
+            else:
+                ax.set_ylabel(_metric_label(metric))
+            ax.set_title(f"{dataset}: {_metric_label(metric) if metric != 'loss' else 'loss'}", fontsize=10)
+    return _save(fig, path)

@@ -41,8 +41,10 @@ PAPER_RECIPE = {"clip.seconds": 10.0, "clip.sample_rate": 22050, "training.steps
 SCALE_REFERENCE = "siamese-siren"
 SCALE_TOLERANCE = 0.15
 PAPER_DATASET_OF_KIND = {"speech": "librispeech", "music": "gtzan"}
-#: Keys of a config variant that are not architecture (every other key is a Variant field).
-RECIPE_KEYS = ("model", "steps", "seed")
+#: Keys of a config variant that are not architecture (every other key is a Variant field); all but `model`
+#: default to the `training` section's value.
+RECIPE_KEYS = ("model", "steps", "seed", "lr", "schedule", "warmup_steps", "init")
+LEARNED = "learned:"
 _SNAPSHOT = re.compile(r"float-step(\d+)")
 
 
@@ -158,6 +160,18 @@ class Layout:
     def findings(self, ext: str) -> str:
         return f"{self.root}/findings.{ext}"
 
+    def fast_fit(self, ext: str) -> str:
+        """Steps to the paper's loss and quality at each step budget (figures.fast_fit's table)."""
+        return f"{self.root}/fast_fit.{ext}"
+
+    def init(self, name: str) -> str:
+        """A learned initialisation (``siamese_siren.inits``)."""
+        return f"{self.root}/inits/{name}.init.pt"
+
+    def init_split(self, name: str) -> str:
+        """The windows a learned initialisation was meta-trained on: its side of the split."""
+        return f"{self.root}/inits/{name}.split.csv"
+
     def listen(self, name: str) -> str:
         """The listening page (``index.html``), its ``media`` folder, and the MUSHRA kit (``mushra``)."""
         return f"{self.root}/listen/{name}"
@@ -197,6 +211,11 @@ def choose_clip(key: str, wanted: str | None, clips: Sequence[str]) -> str:
     return chosen
 
 
+def budget_variant(recipe: str, steps: int) -> str:
+    """The name of a recipe's run with another step budget (figures.fast_fit)."""
+    return f"{recipe}-{steps}steps"
+
+
 def _scale_widths(widths: Sequence[int], factor: float) -> tuple[int, ...]:
     return tuple(max(1, round(w * factor)) for w in widths)
 
@@ -227,8 +246,10 @@ class Plan:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
         self.layout = Layout(config["results"])
-        self.variants = {name: self._resolve_variant(name, spec) for name, spec in config["variants"].items()}
+        self.specs = {**config["variants"], **self._fast_fit_budgets()}
+        self.variants = {name: self._resolve_variant(name, spec) for name, spec in self.specs.items()}
         self._check_datasets()
+        self._check_recipes()
         self.codec_bitrates = self._codec_bitrates()
         self.needs = self._needs()
 
@@ -325,25 +346,111 @@ class Plan:
 
     def model_name(self, name: str) -> str | None:
         """The library architecture a config variant names with `model` (None for an inline architecture)."""
-        return self.config["variants"][name].get("model")
+        return self.specs[name].get("model")
+
+    def recipe(self, name: str, key: str) -> Any:
+        """A recipe key (RECIPE_KEYS but `model`) of a variant: its own value or the `training` section's."""
+        return self.specs[name].get(key, self.config["training"][key])
 
     def steps(self, name: str) -> int:
-        return self.config["variants"][name].get("steps", self.config["training"]["steps"])
+        return self.recipe(name, "steps")
 
     def seed(self, name: str) -> int:
-        return self.config["variants"][name].get("seed", self.config["training"]["seed"])
+        return self.recipe(name, "seed")
 
     def snapshot_steps(self, name: str) -> list[int]:
-        return sorted(s for s in set(self.config["training"]["snapshot_steps"]) if s < self.steps(name))
+        wanted = set(self.config["training"]["snapshot_steps"])
+        if (fit := self.figure("fast_fit")) and fit["baseline"] == name:
+            wanted |= set(fit["steps"])
+        return sorted(s for s in wanted if s < self.steps(name))
+
+    def init_name(self, name: str) -> str | None:
+        """The learned initialisation a variant starts from (None: the random one)."""
+        init = self.recipe(name, "init")
+        return init.removeprefix(LEARNED) if init.startswith(LEARNED) else None
+
+    def init_file(self, name: str) -> str | None:
+        init = self.init_name(name)
+        return self.layout.init(init) if init else None
+
+    def _check_recipes(self) -> None:
+        for name in self.specs:
+            if not self.recipe(name, "warmup_steps") < self.steps(name):
+                config_error(f"variants.{name}.warmup_steps", f"warm-up of {self.recipe(name, 'warmup_steps')} "
+                             f"steps in a run of {self.steps(name)}", "make warmup_steps smaller than steps")
+            init = self.init_name(name)
+            if init is None:
+                continue
+            if init not in self.config["inits"]:
+                config_error(f"variants.{name}.init", f"no learned initialisation {init!r}",
+                             f"define inits.{init} or use one of {[f'{LEARNED}{n}' for n in self.config['inits']]}")
+            if self.variant(name) != self.init_variant(init):
+                config_error(f"variants.{name}.init", f"inits.{init} is for {self.init_variant(init).label}, the "
+                             f"variant is {self.variant(name).label}", "meta-train an init of its architecture")
+
+    def init_variant(self, init: str) -> Variant:
+        return self.variant(self.config["inits"][init]["variant"], f"inits.{init}.variant")
+
+    def init_datasets(self, init: str) -> list[str]:
+        wanted = self.config["inits"][init]["datasets"] or self.datasets
+        return [self.known_dataset(f"inits.{init}.datasets", d) for d in wanted]
+
+    def init_params(self, init: str) -> dict[str, Any]:
+        """What meta-training an initialisation needs: its architecture, Reptile's settings, the split's draw."""
+        spec, clip = self.config["inits"][init], self.config["clip"]
+        meta = {k: spec[k] for k in ("meta_steps", "inner_steps", "inner_lr", "meta_lr", "clips_at_once", "seed",
+                                     "compile")}
+        meta["device"] = self.config["training"]["device"]
+        return {"variant": self.init_variant(init).to_dict(), "meta": meta,
+                "clips": spec["clips"], "seed": spec["seed"], "sample_rate": clip["sample_rate"],
+                "offset": clip["offset"], "seconds": clip["seconds"]}
 
     def train_params(self, name: str) -> dict[str, Any]:
-        """What a training job of this variant needs besides its clips."""
+        """What a training job of this variant needs besides its clips (and its init file, an input)."""
         training = self.config["training"]
         return {"variant": self.variant(name).to_dict(), "steps": self.steps(name), "seed": self.seed(name),
-                "snapshot_steps": self.snapshot_steps(name), "keep": training["keep"], "lr": training["lr"],
+                "snapshot_steps": self.snapshot_steps(name), "keep": training["keep"], "lr": self.recipe(name, "lr"),
+                "schedule": self.recipe(name, "schedule"), "warmup_steps": self.recipe(name, "warmup_steps"),
                 "weight_decay": training["weight_decay"], "device": training["device"],
                 "clips_at_once": training["clips_at_once"],
                 "switches": {k: training[k] for k in ("compile", "tf32", "bf16")}}
+
+    # -- fast fitting (figures.fast_fit)
+
+    def _fast_fit_budgets(self) -> dict[str, dict]:
+        """The variants fast_fit adds: each recipe once per step budget it does not already run."""
+        fit = self.config["figures"].get("fast_fit")
+        if not fit:
+            return {}
+        added = {}
+        for recipe in fit["recipes"]:
+            if recipe not in self.config["variants"]:
+                config_error("figures.fast_fit.recipes", f"no variant named {recipe!r}",
+                             f"use some of {list(self.config['variants'])}")
+            spec = self.config["variants"][recipe]
+            for steps in fit["steps"]:
+                if steps != spec.get("steps", self.config["training"]["steps"]):
+                    added[budget_variant(recipe, steps)] = {**spec, "steps": steps}
+        if clash := sorted(set(added) & set(self.config["variants"])):
+            config_error("variants", f"{clash} are names figures.fast_fit gives its budget runs", "rename them")
+        return added
+
+    def fast_fit_runs(self) -> list[tuple[str, int, str, str]]:
+        """(recipe, step budget, variant, precision) of every cell of fast_fit: the baseline's snapshots, each
+        recipe's run of that many steps."""
+        fit = self.figure("fast_fit")
+        baseline = fit["baseline"]
+        self.variant(baseline, "figures.fast_fit.baseline")
+        runs = []
+        for steps in fit["steps"]:
+            if steps > self.steps(baseline):
+                config_error("figures.fast_fit.steps", f"{steps} is beyond the baseline's {self.steps(baseline)} "
+                             "steps", f"use budgets up to {self.steps(baseline)}")
+            runs.append((baseline, steps, baseline, "float" if steps == self.steps(baseline) else f"float-step{steps}"))
+            for recipe in fit["recipes"]:
+                name = recipe if steps == self.steps(recipe) else budget_variant(recipe, steps)
+                runs.append((recipe, steps, name, "float"))
+        return runs
 
     # -- precisions and denoising
 
@@ -480,7 +587,7 @@ class Plan:
         """The library model a variant is, unchanged but for its seed (and ``steps``, if allowed), or None."""
         allowed = {"model", "seed", "steps"} if steps else {"model", "seed"}
         model = self.model_name(name)
-        return model if model and set(self.config["variants"][name]) <= allowed else None
+        return model if model and set(self.specs[name]) <= allowed else None
 
     def figure(self, name: str) -> dict | None:
         return self.config["figures"].get(name)
@@ -516,6 +623,10 @@ class Plan:
         if spec := self.figure("fig6"):
             for name in spec["variants"]:
                 add("figures.fig6", self.figure_dataset("fig6"), name, "float", "none")
+        if self.figure("fast_fit"):
+            for _, _, name, precision in self.fast_fit_runs():
+                for dataset in self.datasets:
+                    add("figures.fast_fit", dataset, name, precision, "none")
         if spec := self.figure("training_curves"):
             for name in spec["variants"]:
                 for dataset in self.datasets:
@@ -613,7 +724,7 @@ class Plan:
     # -- targets
 
     def figure_names(self) -> list[str]:
-        return [n for n in ("fig3", "fig4", "fig5", "fig6", "training_curves") if self.figure(n)]
+        return [n for n in ("fig3", "fig4", "fig5", "fig6", "training_curves", "fast_fit") if self.figure(n)]
 
     def table_targets(self) -> list[str]:
         """The tables and the denoising ablation (Figure 4): `snakemake tables`, the paper's results in one target."""
@@ -625,6 +736,8 @@ class Plan:
         L = self.layout  # noqa: N806
         out = list(dict.fromkeys(self.table_targets() + [L.figure(n) for n in self.figure_names()]))
         out += [L.all_scores()] + [L.findings(ext) for ext in ("md", "csv")]
+        if self.figure("fast_fit"):
+            out += [L.fast_fit(ext) for ext in ("csv", "md")]
         if self.config.get("rate_distortion"):
             out += [L.rate_distortion(f"kbps_needed.{ext}") for ext in ("csv", "md")]
             out += [L.rate_distortion("points.csv")] + [L.figure(f"rate_distortion_{d}") for d in self.datasets]

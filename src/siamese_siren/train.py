@@ -1,5 +1,6 @@
-"""Fitting one network to one clip: full-batch Adam on MSE of both heads, keeping the lowest-loss state or the
-final one (``TrainConfig.keep``)."""
+"""Fitting one network to one clip: full-batch Adam on MSE of both heads, from a seeded random initialisation or a
+learned one (:mod:`siamese_siren.inits`), at a constant learning rate (the paper's) or a warm-up + cosine schedule,
+keeping the lowest-loss state or the final one (``TrainConfig.keep``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import platform
 import shutil
 import time
@@ -29,6 +31,9 @@ PAPER_SNAPSHOT_STEPS = (50, 100, 150, 250, 500, 1000, 2500, 5000, 10000)
 #: weights after the last update. The authors' sweep meant "best" but, keeping ``state_dict()`` without a copy,
 #: evaluated "final": the paper's numbers are of final weights.
 KEEP = ("best", "final")
+#: Learning-rate schedules: the paper's constant rate, or a cosine decay to zero over the run; either may start
+#: with a linear warm-up (``TrainConfig.warmup_steps``).
+SCHEDULES = ("constant", "cosine")
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,30 @@ class TrainConfig:
     tf32: bool = False
     bf16: bool = False
     keep: str = "best"  # one of KEEP
+    schedule: str = "constant"  # one of SCHEDULES
+    warmup_steps: int = 0
+
+
+def learning_rate_factor(step: int, steps: int, schedule: str = "constant", warmup_steps: int = 0) -> float:
+    """The multiple of ``lr`` used by update ``step`` (0-based) of a run of ``steps`` updates."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def check_recipe(config: TrainConfig, label: str = "training") -> None:
+    """Every setting of ``config`` that can be wrong, checked before any work, naming the setting and the fix."""
+    if config.steps < 1:
+        raise ValueError(f"{label}: steps must be >= 1, got {config.steps}")
+    if config.keep not in KEEP:
+        raise ValueError(f"{label}: keep must be one of {KEEP}, got {config.keep!r}")
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"{label}: schedule must be one of {SCHEDULES}, got {config.schedule!r}")
+    if not 0 <= config.warmup_steps < config.steps:
+        raise ValueError(f"{label}: warmup_steps must be 0..steps-1 ({config.steps - 1}), got {config.warmup_steps}")
 
 
 @dataclass
@@ -71,6 +100,18 @@ class TrainResult:
     wall_seconds: float = 0.0
     device: str = "cpu"
     keep: str = "best"
+    #: How it was trained beyond the architecture: lr, schedule, warm-up, and the initialisation's digest or "random".
+    recipe: dict = field(default_factory=dict)
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """A short hash of a state dict's names, shapes and float32 values: how a learned initialisation is named."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().to(torch.float32).contiguous()
+        digest.update(f"{name}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 @cache
@@ -168,7 +209,7 @@ class _FinalState:
         return self.model.state_of(clip, list(self.model.stacked))
 
 
-def _check_finite(per_clip: torch.Tensor, step: int, labels: list[str], variant: Variant) -> float:
+def check_finite(per_clip: torch.Tensor, step: int, labels: list[str], variant: Variant) -> float:
     """The mean loss on the host (this syncs the device); a NaN/inf loss stops training naming its clip."""
     values = per_clip.detach().cpu().numpy()
     if not np.isfinite(values).all():
@@ -181,30 +222,36 @@ def _check_finite(per_clip: torch.Tensor, step: int, labels: list[str], variant:
 
 
 def train_batch(
-    variant: Variant, signals: list[np.ndarray], config: TrainConfig = TrainConfig(), labels: list[str] | None = None
+    variant: Variant,
+    signals: list[np.ndarray],
+    config: TrainConfig = TrainConfig(),
+    labels: list[str] | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> list[TrainResult]:
-    """Fit one fresh network per signal, all at once (see :class:`StackedSiren`); signals must share a length.
+    """Fit one network per signal, all at once (see :class:`StackedSiren`); signals must share a length.
 
-    Every network starts from the same seeded initialisation, as separate runs with the same seed would. With
+    Every network starts from the same initialisation: ``init`` (a learned one, a ``SiameseSiren(variant)`` state)
+    or the seeded random one, as separate runs with the same seed would. With
     ``config.keep == "best"`` the best state of each clip is tracked on the device without reading losses back
     every step, so the GPU never waits for the host; ``labels`` name the clips in progress and error messages.
     """
     count = len(signals)
     labels = labels or [f"clip {i}" for i in range(count)]
-    if config.steps < 1:
-        raise ValueError(f"{labels[0]}: steps must be >= 1, got {config.steps}")
-    if config.keep not in KEEP:
-        raise ValueError(f"keep must be one of {KEEP}, got {config.keep!r}")
+    check_recipe(config, labels[0])
     if len({len(s) for s in signals}) != 1:
         raise ValueError(f"clips trained together must have one length, got {sorted({len(s) for s in signals})}")
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     template = SiameseSiren(variant)
+    if init is not None:
+        template.load_state_dict(init)
     model = StackedSiren(template, count).to(device)
     targets = torch.as_tensor(np.stack(signals).astype(np.float32), device=device).unsqueeze(2)  # (K, N, 1)
     inputs = template.to(device).encode_time(time_grid(targets.shape[1], device))  # encoded once per job
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    step_fn = _compiled_step(model, config)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate_factor(step, config.steps, config.schedule, config.warmup_steps))
+    step_fn = loss_function(model, config)
     losses = torch.empty(config.steps, count, device=device)
     kept = _BestState(model, losses) if config.keep == "best" else _FinalState(model)
     snapshot_steps = set(s for s in config.snapshot_steps if 0 < s <= config.steps)
@@ -222,12 +269,13 @@ def train_batch(
                 optimizer.zero_grad(set_to_none=True)
                 per_clip.sum().backward()
                 optimizer.step()
+                schedule.step()
                 done = step + 1
                 if done in snapshot_steps:
                     for k in range(count):
                         snapshots[k][done] = kept.state(k)
                 if done % config.check_every == 0 or done == config.steps:
-                    mean = _check_finite(per_clip, step, labels, variant)
+                    mean = check_finite(per_clip, step, labels, variant)
                     bar.update(done - bar.n)
                     # the loss is read on the host only every check_every steps (a device sync): say whose it is
                     bar.set_postfix_str(f"loss {mean:.3e} at step {done}, shown every {config.check_every} steps")
@@ -239,6 +287,8 @@ def train_batch(
     _sync(device)
     wall = time.perf_counter() - start
     all_losses = losses.cpu().numpy()
+    recipe = {"lr": config.lr, "schedule": config.schedule, "warmup_steps": config.warmup_steps,
+              "init": "random" if init is None else state_digest(init)}
     return [
         TrainResult(
             state=kept.state(k),
@@ -249,12 +299,13 @@ def train_batch(
             wall_seconds=wall / count,
             device=str(device),
             keep=config.keep,
+            recipe=recipe,
         )
         for k in range(count)
     ]
 
 
-def _compiled_step(model: StackedSiren, config: TrainConfig):
+def loss_function(model: StackedSiren, config: TrainConfig):
     """The forward pass and per-clip MSE, optionally under torch.compile, TF32 matmuls or bf16 autocast."""
     device_type = next(model.parameters()).device.type
     if device_type == "cuda":
@@ -269,10 +320,14 @@ def _compiled_step(model: StackedSiren, config: TrainConfig):
 
 
 def train(
-    variant: Variant, signal: np.ndarray, config: TrainConfig = TrainConfig(), label: str = "clip"
+    variant: Variant,
+    signal: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    label: str = "clip",
+    init: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
-    """Fit a fresh ``SiameseSiren(variant)`` to ``signal`` (peak-normalised mono samples)."""
-    return train_batch(variant, [signal], config, [label])[0]
+    """Fit a ``SiameseSiren(variant)`` to ``signal`` (peak-normalised mono samples), from ``init`` if given."""
+    return train_batch(variant, [signal], config, [label], init)[0]
 
 
 def load_model(variant: Variant, state: dict[str, torch.Tensor]) -> SiameseSiren:
@@ -302,6 +357,7 @@ def save_result(result: TrainResult, directory: str | Path, clip_id: str, varian
         "variant": variant.to_dict(),
         "steps": len(result.losses),
         "keep": result.keep,
+        "recipe": result.recipe,
         "best_step": result.best_step,
         "best_loss": result.best_loss,
         "wall_seconds": result.wall_seconds,
@@ -321,11 +377,13 @@ def load_state(path: str | Path) -> dict:
 ARTIFACT_SUFFIXES = (".pt", ".snapshots.pt", ".loss.csv", ".json")  # .json is written last: it marks completion
 
 
-def _cache_key(variant: Variant, config: TrainConfig, signal: np.ndarray) -> str:
-    """What determines a clip's training result: architecture, every setting that changes it, and the audio."""
-    settings = {k: getattr(config, k)
-                for k in ("steps", "lr", "weight_decay", "seed", "compile", "tf32", "bf16", "keep")}
+def _cache_key(variant: Variant, config: TrainConfig, signal: np.ndarray, init: str) -> str:
+    """What determines a clip's training result: architecture, every setting that changes it, the initialisation
+    (``init``: a learned one's digest, or "random") and the audio."""
+    settings = {k: getattr(config, k) for k in ("steps", "lr", "weight_decay", "seed", "compile", "tf32", "bf16",
+                                                 "keep", "schedule", "warmup_steps")}
     settings["snapshot_steps"] = sorted(config.snapshot_steps)
+    settings["init"] = init
     digest = hashlib.sha256(json.dumps([variant.to_dict(), settings], sort_keys=True).encode())
     digest.update(np.ascontiguousarray(signal, dtype=np.float32).tobytes())
     return digest.hexdigest()[:20]
@@ -339,8 +397,10 @@ def train_and_save(
     label: str = "",
     clips_at_once: int = 1,
     cache: str | Path | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> list[str]:
-    """Train one network per named signal, ``clips_at_once`` together, and write each clip's artifacts.
+    """Train one network per named signal, ``clips_at_once`` together, from ``init`` if given (else the seeded
+    random initialisation), and write each clip's artifacts.
 
     With a ``cache`` folder, every finished group is kept there (keyed by architecture, settings and audio) before
     the job's output is assembled, so a job killed halfway redoes only its unfinished clips; the cache entries
@@ -348,12 +408,13 @@ def train_and_save(
     """
     directory = Path(directory)
     store = Path(cache) if cache is not None else directory
-    where = {name: store / f"{name}-{_cache_key(variant, config, signal)}" if cache is not None else directory
+    init_id = "random" if init is None else state_digest(init)
+    where = {name: store / f"{name}-{_cache_key(variant, config, signal, init_id)}" if cache is not None else directory
              for name, signal in signals.items()}
     todo = [n for n in signals if not (where[n] / f"{n}.json").exists()]
     for i in range(0, len(todo), clips_at_once):
         group = todo[i : i + clips_at_once]
-        results = train_batch(variant, [signals[n] for n in group], config, [f"{label}{n}" for n in group])
+        results = train_batch(variant, [signals[n] for n in group], config, [f"{label}{n}" for n in group], init)
         for name, result in zip(group, results, strict=True):
             save_result(result, where[name], name, variant)
     if cache is not None:

@@ -5,7 +5,8 @@ from collections.abc import Mapping
 
 from snakemake.utils import validate
 
-from siamese_siren.datasets import SOURCES, selected_clips
+from siamese_siren.datasets import SOURCES, read_manifest, selected_clips
+from siamese_siren.inits import training_windows
 from siamese_siren.models import parameter_count
 from siamese_siren.plan import (
     Plan,

@@ -3,6 +3,7 @@ rule train:
     input:
         clips=batch_clip_wavs,
         manifest=manifest_of,
+        init=lambda wc: PLAN.init_file(wc.variant) or [],
     output:
         directory(L.models("{dataset}", "{variant}", "{batch}")),
     params:

@@ -4,6 +4,7 @@ import soundfile as sf
 import torch
 
 from siamese_siren import jobs
+from siamese_siren.inits import load_init
 from siamese_siren.models import Variant
 from siamese_siren.train import TrainConfig, train_and_save
 
@@ -17,9 +18,10 @@ recipe = sm.params.recipe
 variant = Variant.from_dict(recipe["variant"])
 config = TrainConfig(steps=recipe["steps"], lr=recipe["lr"], weight_decay=recipe["weight_decay"], seed=recipe["seed"],
                      snapshot_steps=tuple(recipe["snapshot_steps"]), keep=recipe["keep"], device=recipe["device"],
-                     **recipe["switches"])
+                     schedule=recipe["schedule"], warmup_steps=recipe["warmup_steps"], **recipe["switches"])
+init = load_init(sm.input.init, variant).state if sm.input.init else None
 signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(sm.params.clips, sm.input.clips, strict=True)}
 trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
-                         clips_at_once=recipe["clips_at_once"], cache=sm.params.cache)
+                         clips_at_once=recipe["clips_at_once"], cache=sm.params.cache, init=init)
 print(f"trained: {' '.join(trained)}")
 print(f"reused from an interrupted run: {' '.join(c for c in signals if c not in trained)}")

@@ -1,0 +1,201 @@
+"""Learned initialisations: one starting point per architecture, meta-trained (Reptile) on clips that are never
+scored, so a clip's own fit needs far fewer steps than from the random SIREN initialisation.
+
+Reptile (Nichol et al. 2018) and not MAML: the inner loop is our own Adam training, batched over clips
+(:class:`~siamese_siren.train.StackedSiren`), and Reptile only needs its end point, while MAML differentiates
+through the inner loop; ``benchmarks/fast_fit.py --meta-cost`` measures what that costs per meta-step.
+
+The file (``*.init.pt``) is versioned: a format name and version, the architecture, the weights, their digest
+(:func:`~siamese_siren.train.state_digest`, what a trained model's recipe records as its ``init``), and how it was
+made (the meta-training settings, the clips it saw, its wall time).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import files
+from .models import SiameseSiren, Variant, time_grid
+from .train import StackedSiren, TrainConfig, check_finite, loss_function, pick_device, state_digest
+
+INIT_FORMAT = "siamese-siren-init"
+INIT_VERSION = 1
+
+
+class InitError(ValueError):
+    """A learned initialisation that cannot be used: unreadable, another format or version, another architecture,
+    or weights that do not match their digest."""
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Reptile's settings. Each meta-step fits ``clips_at_once`` clips for ``inner_steps`` Adam steps from the
+    current initialisation and moves it ``meta_lr`` of the way to their mean; ``meta_lr`` falls linearly to 0."""
+
+    meta_steps: int = 300
+    inner_steps: int = 5
+    inner_lr: float = 1e-3
+    meta_lr: float = 1.0
+    clips_at_once: int = 4
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str | None = None
+    compile: bool = False
+
+    def check(self) -> None:
+        for key in ("meta_steps", "inner_steps", "clips_at_once"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"meta-training: {key} must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.meta_lr <= 1:
+            raise ValueError(f"meta-training: meta_lr must be in (0, 1], got {self.meta_lr}")
+
+
+@dataclass(frozen=True)
+class LearnedInit:
+    variant: Variant
+    state: dict[str, torch.Tensor]
+    digest: str
+    provenance: dict
+
+
+# ---- the training split ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """A clip-length stretch of one dataset file that meta-training may use."""
+
+    dataset: str
+    source: str
+    offset: float
+
+
+def training_windows(
+    manifests: dict[str, Iterable[dict[str, str]]], offset: float, seconds: float, count: int, seed: int
+) -> list[Window]:
+    """``count`` clip-length windows (or all there are), drawn with ``seed``, from the manifests' files, none of
+    which overlaps a scored clip: the split that keeps meta-training away from every clip the tables score.
+
+    Candidates start every ``seconds`` from 0 in every usable file (selected or not); in a selected (scored) file
+    the windows that overlap its clip ``[offset, offset + seconds)`` are left out. With a large dataset most
+    windows come from files that are never scored; with a few shipped recordings they share recordings (speakers,
+    instruments) with the scored clips, but never samples.
+    """
+    candidates = []
+    for dataset, rows in manifests.items():
+        for row in rows:
+            if row["status"] == "skipped":
+                continue
+            duration, scored = float(row["duration"]), row["status"] == "selected"
+            for start in np.arange(0.0, duration - seconds + 1e-9, seconds):
+                if scored and start < offset + seconds and offset < start + seconds:
+                    continue
+                candidates.append(Window(dataset, row["source"], round(float(start), 6)))
+    if not candidates:
+        raise InitError(f"no window of {seconds:g} s outside the scored clips in datasets {list(manifests)}; "
+                        "add audio files to those datasets or meta-train on another dataset (inits.<name>.datasets)")
+    if count >= len(candidates):
+        return candidates
+    chosen = np.sort(np.random.default_rng(seed).choice(len(candidates), size=count, replace=False))
+    return [candidates[i] for i in chosen]
+
+
+# ---- meta-training -----------------------------------------------------------------------------------------
+
+
+def reptile(
+    variant: Variant, signals: Sequence[np.ndarray], config: MetaConfig = MetaConfig(), progress: bool = True
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Meta-train an initialisation of ``variant`` on ``signals`` (equal-length clips). Returns its state and one
+    record per meta-step: the mean loss of the batch at the start and at the end of its inner fit."""
+    config.check()
+    if len({len(s) for s in signals}) != 1:
+        raise ValueError(f"meta-training clips must share one length, got {sorted({len(s) for s in signals})}")
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    template = SiameseSiren(variant)
+    batch = min(config.clips_at_once, len(signals))
+    model = StackedSiren(template, batch).to(device)
+    init = [p.detach()[0].clone() for p in model.stacked]
+    targets = torch.as_tensor(np.stack(signals).astype(np.float32), device=device).unsqueeze(2)
+    inputs = template.to(device).encode_time(time_grid(targets.shape[1], device))
+    step_fn = loss_function(model, TrainConfig(compile=config.compile))
+    history = []
+    for meta_step in range(config.meta_steps):
+        picked = torch.as_tensor(rng.choice(len(signals), size=batch, replace=False), device=device)
+        with torch.no_grad():
+            for stacked, start in zip(model.stacked, init, strict=True):
+                stacked.copy_(start.expand_as(stacked))
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.inner_lr, weight_decay=config.weight_decay)
+        for inner in range(config.inner_steps):
+            per_clip = step_fn(inputs, targets[picked])
+            if inner == 0:
+                first = per_clip.detach()
+            optimizer.zero_grad(set_to_none=True)
+            per_clip.sum().backward()
+            optimizer.step()
+        last = check_finite(per_clip, meta_step, [f"meta-step {meta_step}"] * batch, variant)
+        step_size = config.meta_lr * (1 - meta_step / config.meta_steps)
+        with torch.no_grad():
+            for start, stacked in zip(init, model.stacked, strict=True):
+                start.add_(stacked.mean(dim=0) - start, alpha=step_size)
+        history.append({"meta_step": meta_step + 1, "loss_start": float(first.mean()), "loss_end": last})
+        if progress and (meta_step + 1) % 25 == 0:
+            print(f"meta-step {meta_step + 1}/{config.meta_steps}: inner fit {history[-1]['loss_start']:.3e} -> "
+                  f"{last:.3e}", flush=True)
+    return {name: t.cpu().clone() for name, t in zip(model.names, init, strict=True)}, history
+
+
+def meta_train(
+    variant: Variant, signals: Sequence[np.ndarray], config: MetaConfig, provenance: dict | None = None,
+    progress: bool = True,
+) -> LearnedInit:
+    """:func:`reptile`, timed, as a :class:`LearnedInit` whose provenance records the settings and the history."""
+    start = time.perf_counter()
+    state, history = reptile(variant, signals, config, progress)
+    made = {"meta": asdict(config), "clips": len(signals), "wall_seconds": time.perf_counter() - start,
+            "history": history, "torch": torch.__version__, **(provenance or {})}
+    return LearnedInit(variant, state, state_digest(state), made)
+
+
+# ---- the file ----------------------------------------------------------------------------------------------
+
+
+def save_init(init: LearnedInit, path: str | Path) -> None:
+    payload = {"format": INIT_FORMAT, "version": INIT_VERSION, "variant": init.variant.to_dict(),
+               "state": init.state, "digest": init.digest, "provenance": init.provenance}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with files.atomic_write(path) as f:
+        torch.save(payload, f)
+
+
+def load_init(path: str | Path, variant: Variant | None = None) -> LearnedInit:
+    """Read and check a learned initialisation; with ``variant``, also that it is this architecture."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InitError(f"{path}: no such learned initialisation; build it (snakemake {path}) or train with "
+                        "init: random") from None
+    except Exception as err:  # noqa: BLE001 (torch raises many kinds for a damaged file)
+        raise InitError(f"{path}: not a readable learned initialisation ({err}); rebuild it") from None
+    if not isinstance(payload, dict) or payload.get("format") != INIT_FORMAT:
+        raise InitError(f"{path}: not a {INIT_FORMAT} file; give a file written by the meta_init rule")
+    if payload["version"] != INIT_VERSION:
+        raise InitError(f"{path}: {INIT_FORMAT} version {payload['version']}, this siamese-siren reads version "
+                        f"{INIT_VERSION}; rebuild it with this version")
+    stored = Variant.from_dict(payload["variant"])
+    if variant is not None and stored != variant:
+        raise InitError(f"{path}: an initialisation of {stored.label} (pe {stored.pe_frequencies}), not of "
+                        f"{variant.label} (pe {variant.pe_frequencies}); meta-train one for this architecture")
+    if state_digest(payload["state"]) != payload["digest"]:
+        raise InitError(f"{path}: its weights do not match their digest {payload['digest']}; the file is damaged, "
+                        "rebuild it")
+    return LearnedInit(stored, payload["state"], payload["digest"], payload["provenance"])

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+import pandas as pd
+
+from siamese_siren import jobs
+from siamese_siren.figures import fast_fit
+from siamese_siren.tables import (
+    fast_fit_losses,
+    fast_fit_records,
+    quality_at_steps,
+    steps_to_target,
+    write_fast_fit,
+)
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+jobs.start(sm.log[0])
+spec, runs = sm.params.spec, [tuple(run) for run in sm.params.runs]
+# models/<dataset>/<variant>/<batch>/<clip>.loss.csv: the loss of every step of one clip's run
+losses = {}
+for folder in map(Path, sm.input.models):
+    dataset, variant = folder.parts[-3], folder.parts[-2]
+    for curve in sorted(folder.glob("*.loss.csv")):
+        losses[(dataset, variant, curve.name.removesuffix(".loss.csv"))] = pd.read_csv(curve)["loss"].to_numpy()
+per_clip = fast_fit_losses(losses, runs, spec["baseline"])
+records = fast_fit_records(pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True), runs)
+quality = quality_at_steps(records, spec["metrics"])
+caption = (f"Fast fitting: {', '.join(spec['recipes'])} against the paper's recipe ({spec['baseline']}), "
+           f"each run for {', '.join(map(str, spec['steps']))} steps.")
+write_fast_fit(steps_to_target(per_clip), per_clip, quality, sm.output.csv, sm.output.md, caption)
+fast_fit(records, per_clip, spec["metrics"], sm.output.figure)

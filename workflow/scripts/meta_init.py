@@ -1,0 +1,29 @@
+import csv
+
+import torch
+
+from siamese_siren import files, jobs
+from siamese_siren.audio import AudioError, load_clip
+from siamese_siren.inits import MetaConfig, meta_train, save_init
+from siamese_siren.models import Variant
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+jobs.start(sm.log[0])
+torch.set_num_threads(sm.threads)
+recipe = sm.params.recipe
+signals, split = [], []
+for window in sm.params.windows:
+    try:
+        clip = load_clip(window["source"], recipe["sample_rate"], window["offset"], recipe["seconds"])
+        signals.append(clip.samples)
+        split.append({**window, "status": "meta-train", "reason": ""})
+    except AudioError as err:  # a silent stretch of an otherwise usable file
+        split.append({**window, "status": "skipped", "reason": str(err)})
+with files.atomic_write(sm.output.split, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=["dataset", "source", "offset", "status", "reason"])
+    writer.writeheader()
+    writer.writerows(split)
+init = meta_train(Variant.from_dict(recipe["variant"]), signals, MetaConfig(**recipe["meta"]),
+                  provenance={"split": sm.output.split, "seconds": recipe["seconds"]})
+save_init(init, sm.output.init)
+print(f"meta-trained on {len(signals)} windows in {init.provenance['wall_seconds']:.0f} s: digest {init.digest}")
