@@ -62,15 +62,25 @@ def fit(variant: Variant, clips: dict[str, np.ndarray], config: TrainConfig, ini
 
 
 def compare(variant: Variant, clips: dict[str, np.ndarray], init, budgets: list[int], recipes: dict[str, dict],
-            device: str | None) -> None:
-    paper, paper_wall = fit(variant, clips, TrainConfig(steps=2500, keep="final", progress=False, device=device))
+            device: str | None, paper_cache: Path | None, compile_step: bool) -> None:
+    """``paper_cache``: an .npz of the paper recipe's curves on these clips, reused when present (it is the costly
+    part: 2500 steps a clip) and written otherwise."""
+    if paper_cache and paper_cache.exists():
+        saved = np.load(paper_cache)
+        paper, paper_wall = {c: saved[c] for c in clips}, float(saved["wall"])
+    else:
+        paper, paper_wall = fit(variant, clips, TrainConfig(steps=2500, keep="final", progress=False, device=device,
+                                                                 compile=compile_step))
+        if paper_cache:
+            np.savez(paper_cache, wall=paper_wall, **paper)
     target = {c: curve[-1] for c, curve in paper.items()}
     print(f"\npaper recipe: 2500 steps in {paper_wall:.1f} s for {len(clips)} clips; target = its final loss")
     print(f"{'recipe':34} {'budget':>6} {'steps to target (per clip)':>40} {'final/target':>13} {'time/paper':>10}")
     for name, recipe in recipes.items():
         start = init if recipe.pop("learned", False) else None
         for budget in budgets:
-            config = TrainConfig(steps=budget, keep="final", progress=False, device=device, **recipe)
+            config = TrainConfig(steps=budget, keep="final", progress=False, device=device, compile=compile_step,
+                                 **recipe)
             curves, wall = fit(variant, clips, config, start)
             reached = [int(np.argmax(curves[c] <= target[c])) if (curves[c] <= target[c]).any() else None
                        for c in clips]
@@ -131,6 +141,12 @@ def main() -> None:
     parser.add_argument("--inner-lr", type=float, default=1e-3)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak lr of the fast recipes")
     parser.add_argument("--warmup", type=int, default=25)
+    parser.add_argument("--paper-cache", type=Path, default=None,
+                        help="an .npz to keep the paper recipe's loss curves in between runs (its 2500 steps dominate)")
+    parser.add_argument("--only-learned", action="store_true", help="skip the random-init recipe")
+    parser.add_argument("--meta-lr", type=float, default=1.0)
+    parser.add_argument("--learn-output", action="store_true", help="meta-learn the output layers too")
+    parser.add_argument("--compile", action="store_true", help="compile every training step (meta-training too)")
     parser.add_argument("--meta-cost", action="store_true", help="only [3], Reptile vs MAML per meta-step")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=2)
@@ -146,7 +162,8 @@ def main() -> None:
         meta_cost(variant, windows, args.inner_steps, 4, device)
         return
     meta = MetaConfig(meta_steps=args.meta_steps, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
-                      device=device)
+                      meta_lr=args.meta_lr, device=device, compile=args.compile,
+                      learn_output=args.learn_output)
     init = meta_train(variant, windows, meta, progress=False)
     print(f"meta-training: {init.provenance['wall_seconds']:.0f} s ({args.meta_steps} meta-steps x "
           f"{args.inner_steps} inner steps x 4 clips); inner fit at the end "
@@ -157,7 +174,9 @@ def main() -> None:
         f"learned, cosine from {args.lr:g}": {"learned": True, "lr": args.lr, "schedule": "cosine",
                                              "warmup_steps": args.warmup},
     }
-    compare(variant, clips, init.state, args.budgets, recipes, args.device)
+    if args.only_learned:
+        recipes = {k: v for k, v in recipes.items() if v.get("learned")}
+    compare(variant, clips, init.state, args.budgets, recipes, args.device, args.paper_cache, args.compile)
 
 
 if __name__ == "__main__":

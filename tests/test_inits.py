@@ -1,5 +1,7 @@
 """Learned initialisations: the split, Reptile, and the versioned file."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -43,7 +45,8 @@ def test_training_windows_never_overlap_a_scored_clip_and_are_seeded():
 def test_reptile_learns_what_a_family_of_clips_shares():
     t = np.linspace(-1, 1, 300)
     family = [(np.sin(2 * np.pi * 3 * t) * (1 + 0.1 * k)).astype(np.float32) for k in range(6)]
-    config = MetaConfig(meta_steps=12, inner_steps=10, inner_lr=1e-3, clips_at_once=3, device="cpu")
+    config = MetaConfig(meta_steps=12, inner_steps=10, inner_lr=1e-3, clips_at_once=3, device="cpu",
+                        learn_output=True)  # these clips share a waveform, so the output layer has something to learn
     init = meta_train(TINY, family, config, progress=False)
     history = init.provenance["history"]
     assert len(history) == 12 and init.provenance["clips"] == 6 and init.provenance["wall_seconds"] > 0
@@ -52,6 +55,12 @@ def test_reptile_learns_what_a_family_of_clips_shares():
     unseen = (np.sin(2 * np.pi * 3 * t) * 1.05).astype(np.float32)
     quick = TrainConfig(steps=1, progress=False, device="cpu")
     assert train(TINY, unseen, quick, init=init.state).losses[0] < 0.4 * train(TINY, unseen, quick).losses[0]
+    # by default only the sine layers move: the output layers keep SIREN's seeded initialisation
+    sines_only = meta_train(TINY, family, dataclasses.replace(config, meta_steps=2, learn_output=False), progress=False)
+    torch.manual_seed(0)
+    seeded = SiameseSiren(TINY).state_dict()
+    assert all(torch.equal(sines_only.state[k], seeded[k]) for k in ("heads.0.1.weight", "heads.1.1.bias"))
+    assert not torch.equal(sines_only.state["trunk.0.linear.weight"], seeded["trunk.0.linear.weight"])
     with pytest.raises(ValueError, match="meta_lr must be in"):
         meta_train(TINY, family, MetaConfig(meta_lr=1.5), progress=False)
 

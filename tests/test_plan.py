@@ -258,7 +258,7 @@ def test_recipes_default_to_the_training_section_and_a_learned_init_is_checked()
     assert plan.layout.init_split("tiny") == "res/inits/tiny.split.csv"
     meta = plan.init_params("tiny")
     assert meta["variant"] == plan.variant("t-siamese-siren").to_dict() and meta["clips"] == 8
-    assert (meta["meta"]["meta_steps"], meta["meta"]["inner_steps"], meta["offset"]) == (300, 5, 0.5)
+    assert (meta["meta"]["meta_steps"], meta["meta"]["inner_steps"], meta["offset"]) == (40, 50, 0.5)
     assert plan.unchanged_model("t-fast") is None  # a learned init is never one of the paper's models
 
     with pytest.raises(ConfigError, match=r"variants.t-fast.init: no learned initialisation 'other'"):

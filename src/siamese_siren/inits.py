@@ -38,12 +38,16 @@ class MetaConfig:
     """Reptile's settings. Each meta-step fits ``clips_at_once`` clips for ``inner_steps`` Adam steps from the
     current initialisation and moves it ``meta_lr`` of the way to their mean; ``meta_lr`` falls linearly to 0."""
 
-    meta_steps: int = 300
-    inner_steps: int = 5
+    meta_steps: int = 40
+    inner_steps: int = 50
     inner_lr: float = 1e-3
     meta_lr: float = 1.0
     clips_at_once: int = 4
     weight_decay: float = 0.0
+    #: Meta-learn the final linear layers too. Off by default: clips share no waveform, so what Reptile moves the
+    #: output layer towards is their average, silence; the sine layers, the frequencies a fit starts from, are what
+    #: a learned start can share.
+    learn_output: bool = False
     seed: int = 0
     device: str | None = None
     compile: bool = False
@@ -124,6 +128,8 @@ def reptile(
     batch = min(config.clips_at_once, len(signals))
     model = StackedSiren(template, batch).to(device)
     init = [p.detach()[0].clone() for p in model.stacked]
+    output = {id(p) for head in template.heads for p in _output_layer(head).parameters()}
+    learned = [config.learn_output or id(p) not in output for p in template.parameters()]
     targets = torch.as_tensor(np.stack(signals).astype(np.float32), device=device).unsqueeze(2)
     inputs = template.to(device).encode_time(time_grid(targets.shape[1], device))
     step_fn = loss_function(model, TrainConfig(compile=config.compile))
@@ -144,13 +150,19 @@ def reptile(
         last = check_finite(per_clip, meta_step, [f"meta-step {meta_step}"] * batch, variant)
         step_size = config.meta_lr * (1 - meta_step / config.meta_steps)
         with torch.no_grad():
-            for start, stacked in zip(init, model.stacked, strict=True):
-                start.add_(stacked.mean(dim=0) - start, alpha=step_size)
+            for start, stacked, moves in zip(init, model.stacked, learned, strict=True):
+                if moves:
+                    start.add_(stacked.mean(dim=0) - start, alpha=step_size)
         history.append({"meta_step": meta_step + 1, "loss_start": float(first.mean()), "loss_end": last})
         if progress and (meta_step + 1) % 25 == 0:
             print(f"meta-step {meta_step + 1}/{config.meta_steps}: inner fit {history[-1]['loss_start']:.3e} -> "
                   f"{last:.3e}", flush=True)
     return {name: t.cpu().clone() for name, t in zip(model.names, init, strict=True)}, history
+
+
+def _output_layer(head: torch.nn.Module) -> torch.nn.Module:
+    """A head's final linear layer (a plain SIREN's one head is that layer)."""
+    return head[-1] if isinstance(head, torch.nn.Sequential) else head
 
 
 def meta_train(

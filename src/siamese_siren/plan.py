@@ -399,7 +399,7 @@ class Plan:
         """What meta-training an initialisation needs: its architecture, Reptile's settings, the split's draw."""
         spec, clip = self.config["inits"][init], self.config["clip"]
         meta = {k: spec[k] for k in ("meta_steps", "inner_steps", "inner_lr", "meta_lr", "clips_at_once", "seed",
-                                     "compile")}
+                                     "compile", "learn_output")}
         meta["device"] = self.config["training"]["device"]
         return {"variant": self.init_variant(init).to_dict(), "meta": meta,
                 "clips": spec["clips"], "seed": spec["seed"], "sample_rate": clip["sample_rate"],
