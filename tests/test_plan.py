@@ -294,3 +294,8 @@ def test_fast_fit_runs_each_recipe_once_per_budget_against_the_baselines_snapsho
         validated_plan({"variants": {"t-pe-siren-10steps": {"hidden": [4]}},
                                 "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
                                                          "steps": [10]}}})
+
+
+def test_a_table_set_to_null_is_left_out():
+    plan = validated_plan({"tables": {"table3": None}})
+    assert "table3" not in plan.config["tables"] and "res/tables/table3.csv" not in plan.targets()

@@ -226,11 +226,11 @@ def _scale_widths(widths: Sequence[int], factor: float) -> tuple[int, ...]:
 def validate_config(config: dict, validate: Callable[[dict], None]) -> None:
     """``validate`` (Snakemake's, which also fills the schema's defaults) on a config merged onto config.yaml.
 
-    A dataset or figure set to null is left out, so config/paper.yaml or a profile can drop one that config.yaml
-    sets. A top-level section set to null (rate_distortion, resolution, listen) stays null, which leaves it out:
+    A dataset, table or figure set to null is left out, so config/paper.yaml, a profile or a test config can drop
+    one that config.yaml sets. A top-level section set to null (rate_distortion, resolution, listen) stays null, which leaves it out:
     it is kept away from the validator, whose default filling cannot descend into a null.
     """
-    for section in ("datasets", "figures"):
+    for section in ("datasets", "tables", "figures"):
         if isinstance(config.get(section), dict):
             config[section] = {name: spec for name, spec in config[section].items() if spec is not None}
     unset = [key for key, value in config.items() if value is None]
