@@ -173,7 +173,7 @@ def meta_train(
     start = time.perf_counter()
     state, history = reptile(variant, signals, config, progress)
     made = {"meta": asdict(config), "clips": len(signals), "wall_seconds": time.perf_counter() - start,
-            "history": history, "torch": torch.__version__, **(provenance or {})}
+            "history": history, "torch": str(torch.__version__), **(provenance or {})}
     return LearnedInit(variant, state, state_digest(state), made)
 
 
@@ -192,7 +192,9 @@ def load_init(path: str | Path, variant: Variant | None = None) -> LearnedInit:
     """Read and check a learned initialisation; with ``variant``, also that it is this architecture."""
     path = Path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # TorchVersion (a str) is allowed for files whose provenance kept torch.__version__ unconverted
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InitError(f"{path}: no such learned initialisation; build it (snakemake {path}) or train with "
                         "init: random") from None

@@ -227,8 +227,8 @@ def validate_config(config: dict, validate: Callable[[dict], None]) -> None:
     """``validate`` (Snakemake's, which also fills the schema's defaults) on a config merged onto config.yaml.
 
     A dataset, table or figure set to null is left out, so config/paper.yaml, a profile or a test config can drop
-    one that config.yaml sets. A top-level section set to null (rate_distortion, resolution, listen) stays null, which leaves it out:
-    it is kept away from the validator, whose default filling cannot descend into a null.
+    one that config.yaml sets. A top-level section set to null (rate_distortion, resolution, listen) stays null,
+    which leaves it out: it is kept away from the validator, whose default filling cannot descend into a null.
     """
     for section in ("datasets", "tables", "figures"):
         if isinstance(config.get(section), dict):
