@@ -240,6 +240,7 @@ def fast_fit(records: pd.DataFrame, losses: pd.DataFrame, metrics: list[str], pa
     paper's recipe ends with: at or below 1 the recipe has caught up.
     """
     datasets = list(losses["dataset"].unique())
+    recipes = list(dict.fromkeys(losses["recipe"]))  # the baseline first, the same colour in every panel
     shown = [m for m in metrics if m in records and records[m].notna().any()]
     fig, axes = _figure(len(datasets), len(shown) + 1, 4.2 * (len(shown) + 1), 3.4 * len(datasets))
     for row, dataset in zip(axes, datasets, strict=True):
@@ -247,7 +248,11 @@ def fast_fit(records: pd.DataFrame, losses: pd.DataFrame, metrics: list[str], pa
         panels = [(m, data, m) for m in shown] + [("loss", losses[losses["dataset"] == dataset], "final_over_target")]
         for ax, (metric, frame, column) in zip(row, panels, strict=True):
             if frame[column].notna().any():
-                sns.lineplot(data=frame, x="budget", y=column, hue="recipe", marker="o", errorbar=("ci", 95), ax=ax)
+                sns.lineplot(data=frame, x="budget", y=column, hue="recipe", hue_order=recipes, marker="o",
+                             errorbar=("ci", 95), ax=ax)
+            else:  # a speech-only metric on music
+                ax.text(0.5, 0.5, f"no {_metric_label(metric)} for {dataset}", ha="center", va="center",
+                        transform=ax.transAxes)
             budgets = sorted(frame["budget"].unique())
             ax.set_xscale("log")
             ax.set_xticks(budgets, labels=[f"{b:g}" for b in budgets])

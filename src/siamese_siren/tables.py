@@ -446,13 +446,13 @@ def write_fast_fit(steps: pd.DataFrame, losses: pd.DataFrame, quality: pd.DataFr
     shown_steps = steps.assign(**{"steps to the paper's final loss, median over clips": steps.apply(steps_cell, axis=1)
                                   if len(steps) else []})[["dataset", "recipe", "clips",
                                                            "steps to the paper's final loss, median over clips"]]
-    wide = losses.groupby(["dataset", "recipe", "budget"], sort=False)["final_over_target"].median().map(
-        lambda r: f"{r:.2f}").rename("loss / paper's final").to_frame()
+    ratio = losses.groupby(["dataset", "recipe", "budget"], sort=False)["final_over_target"].median()
+    wide = ratio.map(lambda r: f"{r:.2f}").rename("loss / paper's final").to_frame()
     cells = quality.assign(cell=[_cell(m, mean, half, n) for m, mean, half, n in
                                  zip(quality["metric"], quality["mean"], quality["ci95"], quality["n"], strict=True)])
     if len(cells):
         wide = cells.pivot_table(index=["dataset", "recipe", "budget"], columns="metric", values="cell",
-                                 aggfunc="first", sort=False).join(wide, how="outer", sort=False)
+                                 aggfunc="first", sort=False).join(wide, how="outer").reindex(ratio.index)
     text = [caption, "", "Steps needed to reach the loss of the paper's recipe after all its steps:", "",
             shown_steps.to_markdown(index=False, disable_numparse=True), "",
             "Quality at each step budget (float weights, not denoised; mean ± 95% CI, N):", "",
