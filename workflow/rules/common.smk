@@ -176,6 +176,25 @@ def resolution_inputs(wildcards):
             "manifest": L.manifest(dataset)}
 
 
+# ---- learned initialisations and fast fitting --------------------------------------------------------------
+
+
+def init_windows(wildcards):
+    """The meta-training side of the split (siamese_siren.inits.training_windows), from the datasets' manifests."""
+    params = PLAN.init_params(wildcards.name)
+    manifests = {d: read_manifest(checkpoints.dataset_manifest.get(dataset=d).output[0])
+                 for d in PLAN.init_datasets(wildcards.name)}
+    return training_windows(manifests, params["offset"], params["seconds"], params["clips"], params["seed"])
+
+
+def fast_fit_inputs(wildcards):
+    variants = sorted({name for _, _, name, _ in PLAN.fast_fit_runs()})
+    return {
+        "scores": [f for d in PLAN.datasets for v in variants for f in score_files(d, v)],
+        "models": [L.models(d, v, b) for d in PLAN.datasets for v in variants for b in BATCHES[d]],
+    }
+
+
 # ---- the listening page and the MUSHRA kit -------------------------------------------------------------------
 
 

@@ -62,14 +62,6 @@ rule fig5:
         "../scripts/figure_noise.py"
 
 
-def fast_fit_inputs(wildcards):
-    variants = sorted({name for _, _, name, _ in PLAN.fast_fit_runs()})
-    return {
-        "scores": [f for d in PLAN.datasets for v in variants for f in score_files(d, v)],
-        "models": [L.models(d, v, b) for d in PLAN.datasets for v in variants for b in BATCHES[d]],
-    }
-
-
 rule fast_fit:
     """Steps a faster recipe (learned init, schedule) needs to reach the paper's loss, and quality per budget."""
     input:

@@ -1,14 +1,6 @@
 # Learned initialisations (issue 18): meta-trained once per architecture on windows no table scores.
 
 
-def init_windows(wildcards):
-    """The meta-training side of the split (siamese_siren.inits.training_windows), from the datasets' manifests."""
-    params = PLAN.init_params(wildcards.name)
-    manifests = {d: read_manifest(checkpoints.dataset_manifest.get(dataset=d).output[0])
-                 for d in PLAN.init_datasets(wildcards.name)}
-    return training_windows(manifests, params["offset"], params["seconds"], params["clips"], params["seed"])
-
-
 rule meta_init:
     """Reptile on clip-length windows that overlap no scored clip: a starting point that fits in fewer steps."""
     input:
