@@ -140,8 +140,9 @@ def reptile(
             for stacked, start in zip(model.stacked, init, strict=True):
                 stacked.copy_(start.expand_as(stacked))
         optimizer = torch.optim.Adam(model.parameters(), lr=config.inner_lr, weight_decay=config.weight_decay)
+        picked_targets = targets[picked]  # gathered once per meta-step, not once per inner step
         for inner in range(config.inner_steps):
-            per_clip = step_fn(inputs, targets[picked])
+            per_clip = step_fn(inputs, picked_targets)
             if inner == 0:
                 first = per_clip.detach()
             optimizer.zero_grad(set_to_none=True)
