@@ -428,10 +428,10 @@ def quality_at_steps(records: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFr
 def write_fast_fit(steps: pd.DataFrame, losses: pd.DataFrame, quality: pd.DataFrame, csv_path: str | Path,
                    md_path: str | Path, caption: str = "") -> None:
     """CSV in long form (one row per measure); Markdown: the steps-to-target table, then quality at each budget."""
+    ratio = losses.groupby(["dataset", "recipe", "budget"], sort=False)["final_over_target"].median()
     long = pd.concat([
         steps.melt(id_vars=["dataset", "recipe"], var_name="measure").assign(budget=math.nan),
-        losses.groupby(["dataset", "recipe", "budget"], sort=False)["final_over_target"].median().reset_index()
-        .rename(columns={"final_over_target": "value"}).assign(measure="median final loss / paper's final loss"),
+        ratio.rename("value").reset_index().assign(measure="median final loss / paper's final loss"),
         quality.assign(measure=quality["metric"]).rename(columns={"mean": "value"})
         [["dataset", "recipe", "budget", "measure", "value", "ci95", "n"]],
     ], ignore_index=True)
@@ -446,7 +446,6 @@ def write_fast_fit(steps: pd.DataFrame, losses: pd.DataFrame, quality: pd.DataFr
     shown_steps = steps.assign(**{"steps to the paper's final loss, median over clips": steps.apply(steps_cell, axis=1)
                                   if len(steps) else []})[["dataset", "recipe", "clips",
                                                            "steps to the paper's final loss, median over clips"]]
-    ratio = losses.groupby(["dataset", "recipe", "budget"], sort=False)["final_over_target"].median()
     wide = ratio.map(lambda r: f"{r:.2f}").rename("loss / paper's final").to_frame()
     cells = quality.assign(cell=[_cell(m, mean, half, n) for m, mean, half, n in
                                  zip(quality["metric"], quality["mean"], quality["ci95"], quality["n"], strict=True)])
