@@ -5,7 +5,8 @@ Layout (little endian; documented in the README, version 1)::
     offset  size        field
     0       4           magic b"SSRN"
     4       1           format version (1)
-    5       1           flags: bit 0 = per-channel weight scales; bit 1 = entropy-coded payload; others 0
+    5       1           flags: bit 0 = per-channel weight scales; bit 1 = entropy-coded payload;
+                        bit 2 = rate-control record; others 0
     6       1           weight bits (2..8)
     7       1           positional-encoding frequencies L (0 = no encoding)
     8       4           positional-encoding scale (float32)
@@ -17,6 +18,7 @@ Layout (little endian; documented in the README, version 1)::
     22+2(H+S) 4         sample rate in Hz (uint32)
     +4      4           number of samples (uint32)
     +8      4           peak amplitude of the original clip (float32)
+    [record]  17        only with flags bit 2: how rate control chose this file (below)
     payload             for every linear layer (trunk, head a, head b; one shared final layer when S = 0):
                           scales  float32 x (1, or out_features when per-channel)
                           bias    float32 x out_features
@@ -24,11 +26,22 @@ Layout (little endian; documented in the README, version 1)::
                                   most significant bit first, padded to a whole byte
     last 4                CRC-32 of every byte before it
 
-So ``size = 38 + 2(H+S) + sum over layers (4 n_scales + 4 out + ceil(out * in * bits / 8))``.
+So ``size = 38 + 2(H+S) + sum over layers (4 n_scales + 4 out + ceil(out * in * bits / 8))``, plus 17 with a
+rate-control record.
+
+The rate-control record (flags bit 2, :class:`RateControl`), 17 bytes::
+
+    1       target, an index into RATE_TARGETS (0 kbps, 1 visqol, 2 pesq, 3 cdpam, 4 stoi, 5 estoi, 6 snr)
+    1       objective, an index into the same names: what was maximised under a kbps target
+    1       flags: bit 0 = the target was met; others 0
+    2       candidates: how many settings the search measured (uint16)
+    4       asked: the target value (float32)
+    4       got: what the file reached, its kbps for a kbps target, its measured metric otherwise (float32)
+    4       objective value (float32)
 
 Entropy-coded files (flags bit 1) keep the header and the CRC; between them the payload becomes::
 
-    1       coder (1 = zstd, 2 = rans)
+    1       coder (1 = zstd, 2 = rans, 3 = rans-prior)
     4       size of the decoded payload in bytes (uint32)
     ...     the coded payload, to the CRC. Decoded, it is the payload above with every weight in a byte of its
             own (the same offset integers, unpacked: byte-aligned symbols compress far better than bit-packed ones)
@@ -39,10 +52,22 @@ Entropy-coded files (flags bit 1) keep the header and the CRC; between them the 
             (0 .. 2^bits - 1) are coded in blocks of 256 with a categorical model made from the counts of that
             layer's symbols so far, plus one (adaptive, so no table is stored; encoder and decoder compute the
             same float64 probabilities from integer counts).
+    rans-prior: every layer's scales and biases as above, then 3 bytes per layer, its model:
+              1  shape (bits 0-3: 1 = Laplace, 2 = Gaussian) | adaptation k (bits 4-7, 0..15)
+              2  r_q (uint16): the prior's ratio r = r_q / 2^16
+            then the weights of all layers as one rANS stream, as for rans but each layer's model starts from
+            the integer counts floor(2^16 g(|s - 2^(bits-1)|)) + 1 of every symbol s, with g(d) = r^d (Laplace) or
+            r^(d^2) (Gaussian) computed by repeated float64 multiplication (r^(d+1) = r^d r, r^((d+1)^2) =
+            r^(d^2) r^(2d+1)) and values under 2^-40 taken as 0, so every machine builds the same table. With
+            k = 0 the layer is coded with that table alone; with k > 0 it is coded in blocks of 256, and after
+            each block every symbol's count grows by max(1, floor(T / 2^k)) per occurrence in it (T: the sum of
+            the prior counts), so the prior weighs as much as 2^k symbols. Probabilities are counts / their sum in
+            float64, as for rans. The encoder picks shape, r_q and k per layer for the fewest bits.
 
 Their size is whatever the coder wrote (``len`` of the file); :func:`file_size` is the exact size of the
 uncompressed twin. Both decode to the very same integers, scales and biases, hence to bit-identical audio.
-A reader of this version refuses unknown flags and unknown coders.
+The entropy setting ``auto`` writes whichever of none and the coders makes the smallest file; the file names the
+one it used. A reader of this version refuses unknown flags, unknown coders and unknown rate-control names.
 """
 
 from __future__ import annotations
@@ -55,7 +80,7 @@ from pathlib import Path
 import numpy as np
 
 from . import files
-from .coders import CODERS, ENTROPY_CODINGS, CoderError, by_file_id
+from .coders import AUTO, CODERS, ENTROPY_CODINGS, STORED_CODINGS, CoderError, by_file_id
 from .models import SiameseSiren, Variant
 from .quantize import SUPPORTED_BITS, QuantizedLinear, load_quantized, quantize_model
 
@@ -63,6 +88,7 @@ MAGIC = b"SSRN"
 VERSION = 1
 FLAG_PER_CHANNEL = 1
 FLAG_ENTROPY = 2
+FLAG_RATE_CONTROL = 4
 _CODER_HEADER = struct.Struct("<BI")
 _FIXED = struct.Struct("<4sBBBBfffBB")
 _TAIL = struct.Struct("<IIf")
@@ -87,6 +113,52 @@ class BitstreamError(ValueError):
     """The file is not a valid ``.ssr`` file; the message says what is wrong with it."""
 
 
+#: What rate control may aim at or maximise, in the order the record stores as an index: never reorder, only
+#: append.
+RATE_TARGETS = ("kbps", "visqol", "pesq", "cdpam", "stoi", "estoi", "snr")
+_RATE_CONTROL = struct.Struct("<BBBHfff")
+RATE_CONTROL_BYTES = _RATE_CONTROL.size  # 17
+_RATE_MET = 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class RateControl:
+    """How rate control chose a file (flags bit 2): what was asked, what the file got, what was maximised.
+
+    Values are stored as float32, so a read record holds them rounded to float32.
+    """
+
+    target: str  # one of RATE_TARGETS
+    asked: float  # the target value
+    got: float  # the chosen file's kbps for a kbps target, its measured metric for a quality target
+    met: bool
+    candidates: int  # settings the search measured, 0..65535
+    objective: str  # one of RATE_TARGETS: what was maximised under a kbps target
+    objective_value: float
+
+    def __post_init__(self) -> None:
+        # Refuse here what a reader would refuse, so nobody writes a file that does not read back.
+        for name in (self.target, self.objective):
+            if name not in RATE_TARGETS:
+                raise ValueError(f"rate-control name must be one of {', '.join(RATE_TARGETS)}, got {name!r}")
+        if not 0 <= self.candidates <= 0xFFFF:
+            raise ValueError(f"rate-control candidates must be in 0..65535, got {self.candidates}")
+        values = (self.asked, self.got, self.objective_value)
+        if not all(np.isfinite(v) and abs(v) <= _FLOAT32_MAX for v in values):
+            raise ValueError(f"rate-control values must be finite float32 numbers, got {values}")
+
+    def to_bytes(self) -> bytes:
+        return _RATE_CONTROL.pack(RATE_TARGETS.index(self.target), RATE_TARGETS.index(self.objective),
+                                  _RATE_MET if self.met else 0, self.candidates, self.asked, self.got,
+                                  self.objective_value)
+
+    def summary(self) -> str:
+        """One line for ``siamese-siren info``."""
+        return (f"{self.target} {self.asked:g} asked, {self.got:.4g} reached ({'met' if self.met else 'not met'}); "
+                f"{self.objective} {self.objective_value:.4g}; {self.candidates} candidates measured")
+
+
 @dataclass(frozen=True)
 class CompressedClip:
     """Everything an ``.ssr`` file holds."""
@@ -98,7 +170,8 @@ class CompressedClip:
     bits: int
     per_channel: bool
     layers: list[QuantizedLinear]
-    entropy: str = "none"  # "none" or a coder of CODERS
+    entropy: str = "none"  # "none", a coder of CODERS, or "auto" (to write only: a read file names its coding)
+    rate_control: RateControl | None = None  # how rate control chose this file, if it did
 
     @property
     def duration(self) -> float:
@@ -109,7 +182,7 @@ class CompressedClip:
         cls, model: SiameseSiren, sample_rate: int, num_samples: int, peak: float, bits: int = 8,
         per_channel: bool = False, entropy: str = "none",
     ) -> CompressedClip:
-        """Quantize a trained model into the contents of a compressed file (``entropy``: none or zstd)."""
+        """Quantize a trained model into the contents of a compressed file (``entropy``: one of ENTROPY_CODINGS)."""
         if entropy not in ENTROPY_CODINGS:
             raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {entropy!r}")
         layers = quantize_model(model, bits, per_channel)
@@ -139,7 +212,8 @@ def layer_shapes(variant: Variant) -> list[tuple[int, int]]:
 
 
 def file_size(variant: Variant, bits: int = 8, per_channel: bool = False) -> int:
-    """The exact size in bytes of an ``.ssr`` file for this variant and quantization."""
+    """The exact size in bytes of an ``.ssr`` file for this variant and quantization (plain payload, no
+    rate-control record: that adds :data:`RATE_CONTROL_BYTES`)."""
     header = HEADER_FIXED_BYTES + 2 * (len(variant.hidden) + len(variant.siam))
     payload = sum(
         4 * (out if per_channel else 1) + 4 * out + -(-out * inp * bits // 8) for out, inp in layer_shapes(variant)
@@ -175,15 +249,23 @@ def _unpack(data: bytes, count: int, bits: int) -> np.ndarray:
 
 
 def to_bytes(clip: CompressedClip) -> bytes:
+    """The file's bytes; with entropy ``auto``, the smallest of none and every coder (the first of equals)."""
     if clip.entropy not in ENTROPY_CODINGS:
         raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {clip.entropy!r}")
     bounds = clip_bounds_problem(clip.sample_rate, clip.num_samples)
     if bounds is not None:
         raise ValueError(f"cannot store this clip: {bounds}")
+    if clip.entropy == AUTO:
+        return min((_encoded(clip, entropy) for entropy in STORED_CODINGS), key=len)
+    return _encoded(clip, clip.entropy)
+
+
+def _encoded(clip: CompressedClip, entropy: str) -> bytes:
     v = clip.variant
     widths = v.hidden + v.siam
-    coded = clip.entropy != "none"
-    flags = (FLAG_PER_CHANNEL if clip.per_channel else 0) | (FLAG_ENTROPY if coded else 0)
+    coded = entropy != "none"
+    flags = ((FLAG_PER_CHANNEL if clip.per_channel else 0) | (FLAG_ENTROPY if coded else 0)
+             | (FLAG_RATE_CONTROL if clip.rate_control is not None else 0))
     header = [
         _FIXED.pack(
             MAGIC, VERSION, flags, clip.bits, v.pe_frequencies, v.pe_scale, v.omega_first, v.omega_hidden,
@@ -191,6 +273,7 @@ def to_bytes(clip: CompressedClip) -> bytes:
         ),
         struct.pack(f"<{len(widths)}H", *widths),
         _TAIL.pack(clip.sample_rate, clip.num_samples, clip.peak),
+        b"" if clip.rate_control is None else clip.rate_control.to_bytes(),
     ]
     layers = []
     for (out, _), layer in zip(layer_shapes(v), clip.layers, strict=True):
@@ -198,7 +281,7 @@ def to_bytes(clip: CompressedClip) -> bytes:
         offset = (layer.weights.astype(np.int16).ravel() + 2 ** (clip.bits - 1)).astype(np.uint8)  # 0..2^bits-1
         layers.append((floats, offset))
     if coded:
-        coder = CODERS[clip.entropy]
+        coder = CODERS[entropy]
         unpacked_size = sum(len(floats) + len(offset) for floats, offset in layers)
         payload = _CODER_HEADER.pack(coder.file_id, unpacked_size) + coder.encode(layers, clip.bits)
     else:
@@ -231,7 +314,7 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     _check(version == VERSION, source, f"format version {version} is not supported (this program reads {VERSION})")
     stored_crc = struct.unpack_from("<I", data, len(data) - CRC_BYTES)[0]
     _check(zlib.crc32(data[:-CRC_BYTES]) == stored_crc, source, f"checksum mismatch; {hint}")
-    _check(flags & ~(FLAG_PER_CHANNEL | FLAG_ENTROPY) == 0, source, f"unknown flags {flags:#04x}")
+    _check(flags & ~(FLAG_PER_CHANNEL | FLAG_ENTROPY | FLAG_RATE_CONTROL) == 0, source, f"unknown flags {flags:#04x}")
     _check(bits in SUPPORTED_BITS, source, f"weight bits {bits} outside 2..8")
     _check(pe <= MAX_PE_FREQUENCIES, source, f"{pe} positional-encoding frequencies (at most {MAX_PE_FREQUENCIES})")
     _check(0 < n_hidden + n_siam and n_hidden + n_siam <= MAX_LAYERS, source, "layer count out of range")
@@ -248,12 +331,16 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     variant = Variant(widths[:n_hidden], widths[n_hidden:], pe, omega_first, omega_hidden, pe_scale)
     per_channel = bool(flags & FLAG_PER_CHANNEL)
     pos = tail_at + _TAIL.size
+    rate_control = None
+    if flags & FLAG_RATE_CONTROL:
+        rate_control = _read_rate_control(data, pos, source)
+        pos += RATE_CONTROL_BYTES
     entropy = "none"
     if flags & FLAG_ENTROPY:
         data, entropy = _decode_payload(data, pos, variant, bits, per_channel, source)
         pos = 0
     else:
-        expected = file_size(variant, bits, per_channel)
+        expected = file_size(variant, bits, per_channel) + (0 if rate_control is None else RATE_CONTROL_BYTES)
         _check(len(data) == expected, source, f"{len(data)} bytes where the header implies {expected}; {hint}")
 
     layers = []
@@ -273,7 +360,21 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
         pos += n_weight_bytes
         _check(bool(np.isfinite(scales).all() and np.isfinite(bias).all()), source, "non-finite weights")
         layers.append(QuantizedLinear(weights=weights, scales=scales, bias=bias))
-    return CompressedClip(variant, sample_rate, num_samples, float(peak), bits, per_channel, layers, entropy)
+    return CompressedClip(variant, sample_rate, num_samples, float(peak), bits, per_channel, layers, entropy,
+                          rate_control)
+
+
+def _read_rate_control(data: bytes, pos: int, source: str) -> RateControl:
+    hint = "the file is damaged or incomplete; encode the audio again"
+    _check(len(data) >= pos + RATE_CONTROL_BYTES + CRC_BYTES, source, f"rate-control record cut short; {hint}")
+    target, objective, flags, candidates, asked, got, value = _RATE_CONTROL.unpack_from(data, pos)
+    known = ", ".join(f"{name} = {i}" for i, name in enumerate(RATE_TARGETS))
+    for what, index in (("target", target), ("objective", objective)):
+        _check(index < len(RATE_TARGETS), source, f"unknown rate-control {what} {index} (this program reads {known})")
+    _check(flags & ~_RATE_MET == 0, source, f"unknown rate-control flags {flags:#04x}")
+    _check(bool(np.isfinite([asked, got, value]).all()), source, "non-finite rate-control values")
+    return RateControl(RATE_TARGETS[target], asked, got, bool(flags & _RATE_MET), candidates, RATE_TARGETS[objective],
+                       value)
 
 
 def _decode_payload(
