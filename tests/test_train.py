@@ -195,3 +195,46 @@ def test_training_from_an_init_starts_where_it_ends_and_records_it(speech_half_s
     with pytest.raises(RuntimeError, match="size mismatch"):
         train(VARIANTS["siamese-2x128+1x64"], signal, TrainConfig(steps=1, progress=False, device="cpu"),
               init=first.state)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_fake_quantization_is_the_files_rounding_with_a_straight_through_gradient(per_channel):
+    from siamese_siren.quantize import fake_quantize, quantize_weight
+
+    stacked = (torch.randn(3, 12, 20) * 0.05).requires_grad_()
+    for bits in (3, 5, 8):
+        rounded = fake_quantize(stacked, bits, per_channel)
+        for clip in range(3):  # each clip of a stacked training has its own scales, exactly as its file will
+            q, scales = quantize_weight(stacked[clip], bits, per_channel)
+            assert torch.equal(rounded[clip].detach(), torch.from_numpy(q.astype(np.float32) * scales.reshape(-1, 1)))
+        (grad,) = torch.autograd.grad((rounded * 2.0).sum(), stacked)
+        assert torch.equal(grad, torch.full_like(stacked, 2.0))  # rounding passes the gradient through unchanged
+
+
+def test_quantization_aware_fine_tuning_beats_post_training_quantization(speech_half_second, tmp_path):
+    from siamese_siren.quantize import load_quantized, quantize_model
+    from siamese_siren.train import SiameseSiren, finetune_quantized, load_state
+
+    trained = train(SMALL, speech_half_second, TrainConfig(steps=300, lr=1e-3, progress=False, device="cpu")).state
+
+    def quantized_loss(state, bits=4):
+        model = load_quantized(SiameseSiren(SMALL), quantize_model(load_model(SMALL, state), bits, True))
+        with torch.no_grad():
+            out = model(time_grid(len(speech_half_second)))
+        return F.mse_loss(out, torch.from_numpy(speech_half_second).reshape(-1, 1).expand_as(out)).item()
+
+    config = TrainConfig(steps=100, lr=1e-4, keep="best", progress=False, device="cpu", qat_bits=4,
+                         qat_per_channel=True)
+    finetune_quantized(SMALL, {"clip": speech_half_second}, {"clip": trained}, config, tmp_path)
+    finetuned = load_state(tmp_path / "clip.pt")
+    meta = (tmp_path / "clip.json").read_text()
+    assert '"qat"' in meta and '"bits": 4' in meta
+    ptq, qat = quantized_loss(trained), quantized_loss(finetuned)
+    assert qat < 0.8 * ptq
+    # The kept weights are the best *rounded* network's: their 4-bit file has exactly the loss training saw.
+    losses = np.loadtxt(tmp_path / "clip.loss.csv", delimiter=",", skiprows=1)[:, 1]
+    assert qat == pytest.approx(losses.min(), rel=1e-4)
+    assert losses[0] == pytest.approx(ptq, rel=1e-4)  # step 0 is post-training quantization itself
+    with pytest.raises(ValueError, match="qat_bits must be in 2..8"):
+        finetune_quantized(SMALL, {"clip": speech_half_second}, {"clip": trained},
+                           TrainConfig(steps=1, qat_bits=9, progress=False), tmp_path)

@@ -51,6 +51,22 @@ def quantize_weight(weight: torch.Tensor, bits: int = 8, per_channel: bool = Fal
     return q.to(torch.int8).numpy(), scales.reshape(-1).numpy().astype(np.float32)
 
 
+def fake_quantize(weight: torch.Tensor, bits: int, per_channel: bool = False) -> torch.Tensor:
+    """``weight`` (..., out, in) rounded exactly as :func:`quantize_weight` stores it, with a straight-through
+    gradient: the forward pass sees the dequantized weights, the backward pass treats rounding as the identity.
+
+    Leading dimensions are independent tensors (the clip axis of a stacked training), each with its own scales.
+    This is quantization-aware fine-tuning's forward: after it, :func:`quantize_model` of the float weights gives
+    the very network the fine-tuning evaluated.
+    """
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    w = weight.detach()
+    amax = w.abs().amax(dim=-1, keepdim=True) if per_channel else w.abs().amax(dim=(-2, -1), keepdim=True)
+    scales = torch.clamp(amax / ((qmax - qmin) / 2), min=torch.finfo(torch.float32).eps)
+    rounded = torch.clamp(torch.round(w * (1.0 / scales)), qmin, qmax) * scales
+    return rounded + (weight - w)  # exactly `rounded` forward (x - x is 0), the identity backward
+
+
 def quantize_model(model: SiameseSiren, bits: int = 8, per_channel: bool = False) -> list[QuantizedLinear]:
     """Quantize every linear layer of ``model`` in the file format's order."""
     layers = []
