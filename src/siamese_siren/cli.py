@@ -33,7 +33,18 @@ from .bitstream import MAX_SAMPLE_RATE, MAX_SECONDS, MIN_SAMPLE_RATE, MIN_SAMPLE
 from .decode import DEFAULT_ALPHA, decoded_chunks, output_problem
 from .inits import InitError, load_init
 from .models import VARIANTS, get_variant, parameter_count, variant_name
-from .train import KEEP, SCHEDULES, TrainConfig, TrainingDiverged, TrainingOutOfMemory, load_model, train
+from .rate_control import DEFAULT_BITS, DEFAULT_WIDTHS, HIGHER_IS_BETTER, SearchSettings, Target, search, search_bound
+from .train import (
+    KEEP,
+    QAT_LR,
+    SCHEDULES,
+    TrainConfig,
+    TrainingDiverged,
+    TrainingOutOfMemory,
+    load_model,
+    qat_config,
+    train,
+)
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 MAX_STEPS = 1_000_000
@@ -105,15 +116,46 @@ def _whole_file_fits(source: Path, offset: float) -> None:
                          "choose a part with --offset and --duration")
 
 
+def _rate_control(args: argparse.Namespace) -> tuple[Target | None, SearchSettings | None]:
+    """The rate-control target and search of ``--kbps``/``--quality`` (None, None without one), checked."""
+    if args.kbps is None and args.quality is None:
+        return None, None
+    if args.kbps is not None and args.quality is not None:
+        raise UsageError("--kbps and --quality both given; rate control meets one target, give one of them")
+    chosen = [f"--{name}" for name in ("variant", "bits", "entropy") if getattr(args, name) is not None]
+    if chosen:
+        raise UsageError(f"{', '.join(chosen)} given with rate control, which chooses them; leave them out "
+                         "(or set the candidates with --widths and --search-bits)")
+    try:
+        target = Target.of("kbps", args.kbps) if args.kbps is not None else Target.parse(args.quality)
+        widths = tuple(w.strip() for w in args.widths.split(",") if w.strip())
+        bits = tuple(int(b) for b in args.search_bits.split(","))
+        kind = args.kind or ("speech" if target.name in ("pesq", "stoi", "estoi") else "music")
+        settings = SearchSettings(widths=widths, bits=bits, qat_steps=args.qat_steps, qat_lr=args.qat_lr,
+                                  objective=args.objective, kind=kind, alpha=args.alpha)
+        settings.check()
+    except (ValueError, KeyError) as err:
+        raise UsageError(f"rate control: {err.args[0] if err.args else err}") from err
+    if kind == "music" and target.name in ("pesq", "stoi", "estoi"):
+        raise UsageError(f"--kind music: {target.name} scores speech only; use --kind speech or a visqol/cdpam target")
+    return target, settings
+
+
 def _encode(args: argparse.Namespace) -> int:
     _number("--steps", args.steps, 1, MAX_STEPS)
     _number("--seed", args.seed, 0, MAX_SEED)
     _sample_rate("--sample-rate", args.sample_rate)
     _number("--lr", args.lr, 1e-7, 1.0)
     _number("--warmup-steps", args.warmup_steps, 0, args.steps - 1)
+    _number("--qat-steps", args.qat_steps, 0, MAX_STEPS)
+    _number("--qat-lr", args.qat_lr, 1e-7, 1.0)
     _number("--offset", args.offset, 0, unit=" s")
     _number("--duration", args.duration, MIN_SAMPLES / args.sample_rate, MAX_SECONDS, " s")
+    _number("--alpha", args.alpha, 0, math.inf)
     _device(args.device)
+    target, search_settings = _rate_control(args)
+    if args.init and target is not None:
+        raise UsageError("--init starts one variant's training; rate control trains several widths, leave it out")
     source = _input_file(args.input, AudioError)
     _not_the_input(args.output, source)
     if Path(args.output).suffix.lower() != ".ssr":
@@ -127,14 +169,33 @@ def _encode(args: argparse.Namespace) -> int:
     if bounds is not None:
         raise AudioError(f"{source}: the clip cannot be encoded, {bounds}; choose --offset/--duration "
                          "(or --sample-rate) to fit")
-    variant = get_variant(args.variant)
-    init = load_init(_input_file(args.init, InitError), variant).state if args.init else None
     config = TrainConfig(steps=args.steps, seed=args.seed, device=args.device, progress=not args.quiet, keep=args.keep,
                          lr=args.lr, schedule=args.schedule, warmup_steps=args.warmup_steps)
+    if target is not None:
+        say = (lambda line: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr))
+        bound = search_bound(search_settings, args.steps)
+        say(f"rate control, {target}: at most {bound['trainings']} trainings, {bound['finetunings']} fine-tunings, "
+            f"{bound['candidates']} candidates")
+        try:
+            compressed, choice, _ = search(clip.samples, clip.sample_rate, clip.peak, target, search_settings, config,
+                                           label=source.name, progress=say)
+        except ValueError as err:
+            raise UsageError(f"{source}: {err}") from err
+        size = _writing(output, lambda: bitstream.write(output, compressed))
+        print(f"{output}: {size} bytes, {bitstream.kbps(size, clip.duration):.1f} kbps for {clip.duration:.2f} s; "
+              f"{choice.reason()}")
+        return EXIT_OK
+    variant = get_variant(args.variant or "siamese-siren")
+    init = load_init(_input_file(args.init, InitError), variant).state if args.init else None
     result = train(variant, clip.samples, config, label=source.name, init=init)
+    bits = 8 if args.bits is None else args.bits
+    state = result.state
+    if args.qat_steps:
+        qat = qat_config(config, bits, args.per_channel, args.qat_steps, args.qat_lr)
+        state = train(variant, clip.samples, qat, label=f"{source.name} qat", init=state).state
     compressed = CompressedClip.from_model(
-        load_model(variant, result.state), clip.sample_rate, len(clip.samples), clip.peak, args.bits, args.per_channel,
-        args.entropy,
+        load_model(variant, state), clip.sample_rate, len(clip.samples), clip.peak, bits, args.per_channel,
+        args.entropy or "none",
     )
     size = _writing(output, lambda: bitstream.write(output, compressed))
     print(
@@ -193,6 +254,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"bytes:       {size}")
     print(f"duration:    {compressed.duration:.3f} s ({compressed.num_samples} samples at {compressed.sample_rate} Hz)")
     print(f"kbps:        {bitstream.kbps(size, compressed.duration):.2f}")
+    if compressed.rate_control is not None:
+        print(f"rate control: {compressed.rate_control.summary()}")
     return EXIT_OK
 
 
@@ -207,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="train a network on an audio file and write it as a .ssr file")
     enc.add_argument("input", help="any audio file soundfile reads (wav, flac, ogg, mp3, au); not a pipe")
     enc.add_argument("output", help="the .ssr file to write (must end in .ssr; must not be the input)")
-    enc.add_argument("--variant", default="siamese-siren", choices=list(VARIANTS), metavar="NAME",
+    enc.add_argument("--variant", default=None, choices=list(VARIANTS), metavar="NAME",
                      help="model variant (default siamese-siren; one of: %(choices)s)")
     enc.add_argument("--steps", type=int, default=2500, help=f"training steps, 1..{MAX_STEPS} (default 2500)")
     enc.add_argument("--seed", type=int, default=0,
@@ -220,10 +283,31 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--schedule", default="constant", choices=SCHEDULES,
                      help="learning rate over the run: constant (the paper's) or cosine decay to 0")
     enc.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps before the schedule (0)")
-    enc.add_argument("--bits", type=int, default=8, choices=range(2, 9), metavar="2..8", help="weight bits (8)")
+    enc.add_argument("--bits", type=int, default=None, choices=range(2, 9), metavar="2..8", help="weight bits (8)")
     enc.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
-    enc.add_argument("--entropy", default="none", choices=bitstream.ENTROPY_CODINGS,
-                     help="payload entropy coding: none, zstd or rans (smallest); all decode to the same weights")
+    enc.add_argument("--entropy", default=None, choices=bitstream.ENTROPY_CODINGS,
+                     help="payload entropy coding (none): " + ", ".join(bitstream.ENTROPY_CODINGS) + "; auto keeps "
+                          "the smallest; all decode to the same weights")
+    enc.add_argument("--qat-steps", type=int, default=0,
+                     help="quantization-aware fine-tuning steps after training, at the file's bits (0: none)")
+    enc.add_argument("--qat-lr", type=float, default=QAT_LR, help=f"peak learning rate of the fine-tuning ({QAT_LR:g})")
+    control = enc.add_argument_group(
+        "rate control", "choose the width, bit depth and entropy coding for this clip (per-channel scales); "
+        "the search is bounded: one training per width, one file per bit depth, see README 'Rate control'")
+    control.add_argument("--kbps", type=float, default=None, help="the best file at or under this bitrate")
+    control.add_argument("--quality", default=None, metavar="METRIC=Q",
+                         help="the smallest file reaching this quality, e.g. visqol=3.5, pesq=2.5, cdpam=0.2 "
+                              f"(metrics: {', '.join(HIGHER_IS_BETTER)})")
+    control.add_argument("--widths", default=",".join(DEFAULT_WIDTHS),
+                         help="variants tried, comma-separated (default %(default)s)")
+    control.add_argument("--search-bits", default=",".join(map(str, DEFAULT_BITS)),
+                         help="bit depths tried (default %(default)s)")
+    control.add_argument("--objective", default="snr", choices=list(HIGHER_IS_BETTER),
+                         help="what a kbps target maximises (snr: free to measure)")
+    control.add_argument("--kind", default=None, choices=["speech", "music"],
+                         help="metric modes of a quality target (default: speech for pesq/stoi/estoi, else music)")
+    control.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                         help="denoising gain the candidates are measured with, as decode plays them (1)")
     enc.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help=f"rate the network learns, {rates} (22050)")
     enc.add_argument("--offset", type=float, default=0.0, help="start, in seconds (>= 0)")
     enc.add_argument("--duration", type=float, default=None,

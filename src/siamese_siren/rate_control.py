@@ -1,0 +1,300 @@
+"""Rate control: which compressed file of a clip meets a target, a bitrate (``kbps=24``) or a quality
+(``visqol=3.5``, ``pesq=2.5``, ``cdpam=0.2``...).
+
+The rule, one for the codec and the workflow (:func:`choose`):
+
+* a **kbps** target keeps the files at or under the bitrate and picks the one that scores best on the objective
+  (default SNR, which costs nothing to measure); when none fits, the smallest file, marked as not met;
+* a **quality** target keeps the files that reach it and picks the smallest; when none does, the best one,
+  marked as not met.
+
+The codec's search (:func:`search`) makes the candidates for one clip: it trains each network width once, writes
+its file at every bit depth (entropy coding ``auto``: the smallest coding), decodes and measures each, and
+optionally fine-tunes quantization-aware (``qat_steps``) where that can change the choice. Its cost is bounded
+before it starts (:func:`search_bound`): at most one training per width and one fine-tuning per width and bit
+depth, plus a decode and a measurement per candidate; widths that cannot matter are skipped (a kbps target
+skips widths whose smallest possible file is over the budget; a quality target stops growing the width once a
+file reaches the target and the next width's smallest possible file is larger).
+
+The workflow (rate_distortion ``control``) applies :func:`choose` per clip to the files it already made (every
+variant x precision of the rate-distortion points, with their scores), so its INR curve has one point per target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import bitstream
+from .bitstream import CompressedClip, RateControl
+from .decode import denoise, reconstruct
+from .metrics import score_pair, snr_db
+from .models import Variant, get_variant, parameter_count
+from .quantize import SUPPORTED_BITS
+from .train import QAT_LR, TrainConfig, load_model, qat_config, train
+
+#: Metrics a target or an objective may name, and whether higher is better.
+HIGHER_IS_BETTER = {"snr": True, "visqol": True, "pesq": True, "stoi": True, "estoi": True, "cdpam": False}
+#: The codec's default search: the library's Siamese SIREN sizes, small to large, and every bit depth down to 3.
+DEFAULT_WIDTHS = ("siamese-2x64+1x32", "siamese-2x128+1x64", "siamese-siren")
+DEFAULT_BITS = (8, 7, 6, 5, 4, 3)
+#: The least an entropy coding leaves of a bit-packed payload, measured on trained networks (README "Rate
+#: control"); a width whose payload times this is over a kbps budget cannot fit it at any bit depth.
+MIN_CODED_FRACTION = 0.5
+_TARGET = re.compile(r"(?P<name>[a-z]+)\s*=\s*(?P<value>[-+0-9.eE]+)")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``kbps`` and its budget, or a quality metric and the value to reach."""
+
+    name: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """``kbps=24``, ``visqol=3.5``, ``pesq=2.5``, ``cdpam=0.2`` (lower is better), ``snr=20``, ..."""
+        match = _TARGET.fullmatch(text.strip())
+        if not match or not math.isfinite(float(match["value"])):
+            raise ValueError(f"{text!r} is not a target; write kbps=K or METRIC=Q with METRIC one of "
+                             f"{', '.join(HIGHER_IS_BETTER)}")
+        return cls.of(match["name"], float(match["value"]))
+
+    @classmethod
+    def of(cls, name: str, value: float) -> Target:
+        if name != "kbps" and name not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown target {name!r}; use kbps or one of {', '.join(HIGHER_IS_BETTER)}")
+        if name == "kbps" and not value > 0:
+            raise ValueError(f"a kbps target must be positive, got {value:g}")
+        return cls(name, float(value))
+
+    @property
+    def is_rate(self) -> bool:
+        return self.name == "kbps"
+
+    def __str__(self) -> str:
+        if self.is_rate:
+            return f"at most {self.value:g} kbps"
+        return f"{self.name} {'>=' if HIGHER_IS_BETTER[self.name] else '<='} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One compressed file of a clip: what it is, its size and what it scored."""
+
+    label: str  # e.g. "siamese-siren int5-pc" or the workflow's variant and precision
+    bytes: int
+    seconds: float
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def kbps(self) -> float:
+        return bitstream.kbps(self.bytes, self.seconds)
+
+    def value(self, name: str) -> float:
+        return self.kbps if name == "kbps" else float(self.scores.get(name, math.nan))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen candidate, whether it meets the target, and what was chosen from."""
+
+    candidate: Candidate
+    target: Target
+    objective: str
+    met: bool
+    considered: int
+
+    @property
+    def got(self) -> float:
+        """The chosen file's value of the target's quantity (its kbps, or its score)."""
+        return self.candidate.value(self.target.name)
+
+    def reason(self) -> str:
+        c, t = self.candidate, self.target
+        if t.is_rate:
+            how = (f"the best {self.objective} ({c.value(self.objective):.2f}) of the files at or under the budget"
+                   if self.met else "no file fits the budget: the smallest")
+        else:
+            how = (f"the smallest file that reaches it ({t.name} {self.got:.2f})" if self.met
+                   else f"no file reaches it: the best one ({t.name} {self.got:.2f})")
+        return f"asked {t}; chose {c.label}, {c.kbps:.1f} kbps: {how}, of {self.considered} candidates"
+
+    def record(self) -> RateControl:
+        """What the file stores of this choice, for ``siamese-siren info``."""
+        return RateControl(target=self.target.name, asked=self.target.value, got=self.got, met=self.met,
+                           candidates=self.considered, objective=self.objective,
+                           objective_value=self.candidate.value(self.objective))
+
+
+def _better(name: str, a: float, b: float) -> bool:
+    """Whether score ``a`` beats ``b`` on metric ``name`` (NaN never beats anything)."""
+    if math.isnan(a):
+        return False
+    return math.isnan(b) or (a > b if HIGHER_IS_BETTER[name] else a < b)
+
+
+def meets(candidate: Candidate, target: Target) -> bool:
+    got = candidate.value(target.name)
+    if target.is_rate:
+        return got <= target.value + 1e-9
+    return not math.isnan(got) and (got >= target.value if HIGHER_IS_BETTER[target.name] else got <= target.value)
+
+
+def choose(candidates: Sequence[Candidate], target: Target, objective: str = "snr") -> Choice:
+    """The file :mod:`rate control <siamese_siren.rate_control>` picks for ``target`` (see the module's rule)."""
+    if not candidates:
+        raise ValueError("rate control needs at least one candidate file")
+    if objective not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(HIGHER_IS_BETTER)}")
+    fit = [c for c in candidates if meets(c, target)]
+    measure = objective if target.is_rate else target.name
+    pool = fit or candidates
+    if target.is_rate and fit:
+        best = pool[0]
+        for c in pool[1:]:
+            if _better(measure, c.value(measure), best.value(measure)):
+                best = c
+    elif target.is_rate:
+        best = min(pool, key=lambda c: c.bytes)
+    elif fit:
+        best = min(pool, key=lambda c: c.bytes)
+    else:
+        best = pool[0]
+        for c in pool[1:]:
+            if _better(measure, c.value(measure), best.value(measure)):
+                best = c
+    return Choice(best, target, objective, bool(fit), len(candidates))
+
+
+# ---- the codec's search -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the codec's search may vary and how it measures."""
+
+    widths: tuple[str, ...] = DEFAULT_WIDTHS
+    bits: tuple[int, ...] = DEFAULT_BITS
+    per_channel: bool = True
+    entropy: str = "auto"
+    qat_steps: int = 0
+    qat_lr: float = QAT_LR
+    objective: str = "snr"
+    kind: str = "speech"  # which metric modes score a quality target (siamese_siren.metrics kinds)
+    denoised: bool = True  # measure the file as decode plays it: siamese denoising when it has two heads
+    alpha: float = 1.0
+
+    def check(self) -> None:
+        for name in self.widths:
+            get_variant(name)
+        if not self.widths or not self.bits:
+            raise ValueError("the search needs at least one width and one bit depth")
+        if bad := [b for b in self.bits if b not in SUPPORTED_BITS]:
+            raise ValueError(f"bit depths {bad} outside 2..8")
+        if self.objective not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown objective {self.objective!r}; use one of {', '.join(HIGHER_IS_BETTER)}")
+        if self.qat_steps < 0:
+            raise ValueError(f"qat_steps must be >= 0, got {self.qat_steps}")
+
+
+def smallest_file(variant: Variant, bits: Sequence[int], per_channel: bool) -> float:
+    """A lower bound of a width's file size in bytes: its lowest bit depth, entropy coded as well as it gets."""
+    low = min(bits)
+    return MIN_CODED_FRACTION * bitstream.file_size(variant, low, per_channel)
+
+
+def search_bound(settings: SearchSettings, steps: int) -> dict[str, int]:
+    """The most work a search can do: trainings, training steps (fine-tunings included), candidates measured."""
+    widths, bits = len(settings.widths), len(settings.bits)
+    finetunes = widths * bits if settings.qat_steps else 0
+    return {"trainings": widths, "finetunings": finetunes, "steps": widths * steps + finetunes * settings.qat_steps,
+            "candidates": widths * bits * (2 if settings.qat_steps else 1)}
+
+
+def _widths_in_order(settings: SearchSettings) -> list[Variant]:
+    return sorted((get_variant(n) for n in settings.widths), key=parameter_count)
+
+
+def search(samples: np.ndarray, sample_rate: int, peak: float, target: Target, settings: SearchSettings,
+           config: TrainConfig, label: str = "clip",
+           progress: Callable[[str], None] = lambda line: None) -> tuple[CompressedClip, Choice, list[Candidate]]:
+    """Rate control for one clip (peak-normalised ``samples``): every candidate measured, the one :func:`choose`
+    picks, its compressed file carrying the choice (``rate_control``), and all candidates in search order.
+
+    ``config`` is the training recipe of each width; ``progress`` receives one line per candidate.
+    """
+    settings.check()
+    seconds = len(samples) / sample_rate
+    candidates: list[Candidate] = []
+    files: dict[str, CompressedClip] = {}
+    metrics = [] if target.is_rate or target.name == "snr" else [target.name]
+    objective = settings.objective if target.is_rate else target.name
+
+    def measure(compressed: CompressedClip, name: str) -> Candidate:
+        heads = reconstruct(compressed)
+        played = denoise(heads, sample_rate, "siamese" if settings.denoised and compressed.variant.siam else "none",
+                         settings.alpha)
+        scores = {"snr": snr_db(samples, played)}
+        wanted = [m for m in {*metrics, objective} - {"snr"}]
+        if wanted:
+            record = score_pair((samples, sample_rate), (played, sample_rate), settings.kind, metrics=wanted)
+            scores.update({m: float(record[m]) for m in wanted})
+        data = bitstream.to_bytes(compressed)
+        compressed = bitstream.from_bytes(data)  # the coding auto picked
+        candidate = Candidate(name, len(data), seconds, scores)
+        candidates.append(candidate)
+        files[name] = compressed
+        progress(f"{name}: {candidate.kbps:.1f} kbps, " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        return candidate
+
+    def file_of(model, bits: int) -> CompressedClip:
+        return CompressedClip.from_model(model, sample_rate, len(samples), peak, bits, settings.per_channel,
+                                         settings.entropy)
+
+    best_bytes = math.inf
+    for variant in _widths_in_order(settings):
+        floor = smallest_file(variant, settings.bits, settings.per_channel)
+        if target.is_rate and bitstream.kbps(floor, seconds) > target.value:
+            progress(f"{variant.name}: skipped, its smallest possible file ({bitstream.kbps(floor, seconds):.1f} kbps) "
+                     "is over the budget")
+            continue
+        if not target.is_rate and floor > best_bytes:
+            progress(f"{variant.name}: skipped, its smallest possible file is larger than the chosen one")
+            break
+        trained = load_model(variant, train(variant, samples, config, label=f"{label} {variant.name}").state)
+        width_candidates = [measure(file_of(trained, bits), f"{variant.name} int{bits}") for bits in settings.bits]
+        if settings.qat_steps:
+            for bits in _worth_finetuning(width_candidates, settings.bits, target):
+                qat = qat_config(config, bits, settings.per_channel, settings.qat_steps, settings.qat_lr)
+                state = train(variant, samples, qat, label=f"{label} {variant.name} qat{bits}",
+                              init=trained.state_dict()).state
+                tuned = measure(file_of(load_model(variant, state), bits), f"{variant.name} int{bits} qat")
+                if not target.is_rate and not meets(tuned, target):
+                    break  # fewer bits will not reach it either
+        reached = [c for c in candidates if meets(c, target)]
+        if reached:
+            best_bytes = min(c.bytes for c in reached)
+    if not candidates:
+        raise ValueError(f"{target}: even the smallest width's smallest possible file is over the budget; "
+                         f"ask for more kbps or add a smaller width")
+    choice = choose(candidates, target, settings.objective)
+    compressed = dataclasses.replace(files[choice.candidate.label], rate_control=choice.record())
+    return compressed, choice, candidates
+
+
+def _worth_finetuning(width: Sequence[Candidate], bits: Sequence[int], target: Target) -> list[int]:
+    """Bit depths of one width whose fine-tuning can change the choice: under a kbps budget, the deepest that fits
+    (fine-tuning keeps the size and can only raise its score); for a quality target, the depths below the
+    shallowest that already reaches it, deepest first (fine-tuning may let a smaller file reach it)."""
+    if target.is_rate:
+        fitting = [b for b, c in zip(bits, width, strict=True) if meets(c, target)]
+        return [max(fitting)] if fitting else []
+    reaching = [b for b, c in zip(bits, width, strict=True) if meets(c, target)]
+    low = min(reaching) if reaching else max(bits) + 1
+    return sorted((b for b in bits if b < low), reverse=True)
