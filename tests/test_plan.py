@@ -116,13 +116,13 @@ def test_demand_of_tables_and_figures(test_config):
     # tables: auto denoising is siamese for two heads; fig4: the four ablation modes; training curves: snapshots
     assert {("int8-paper", "siamese"), ("int8-paper", "none"), ("int8-paper", "stationary"),
             ("int8-paper", "nonstationary"), ("float-step10", "none"), ("float-step20", "none"),
-            ("float", "none"), ("int4-pc", "siamese"), ("int6-zstd", "siamese")} == siamese
+            ("float", "none"), ("int4-pc", "siamese"), ("int6-zstd", "siamese"), ("int3-pc-qat", "siamese")} == siamese
     assert set(plan.reconstructions("speech", "t-pe-siren")) == {("int8-paper", "none"), ("float", "none")}
-    assert plan.settings_needed("speech", "t-siamese-siren") == ["int4-pc", "int6-zstd", "int8"]
+    assert plan.settings_needed("speech", "t-siamese-siren") == ["int3-pc-qat", "int4-pc", "int6-zstd", "int8"]
     assert plan.settings_needed("speech", "t-original-siren") == ["int8"]
     # fig6 is on speech only, in float: music's original SIREN is needed by table 1 alone
     assert set(plan.reconstructions("music", "t-original-siren")) == {("int8-paper", "none")}
-    assert plan.rd_settings() == ["int4-pc", "int6-zstd", "int8"]
+    assert plan.rd_settings() == ["int3-pc-qat", "int4-pc", "int6-zstd", "int8"]
 
     # A batch's evaluate job also writes the files whose sizes a table shows, whatever precision it decodes.
     floats = plan_with(test_config, {"tables": {t: {"precision": "float"} for t in ("table1", "table2", "table3")},
@@ -130,8 +130,9 @@ def test_demand_of_tables_and_figures(test_config):
     assert floats.settings_needed("music", "t-pe-siren") == []
     assert floats.settings_compressed("music", "t-pe-siren") == ["int8"]
     resolution = plan_with(test_config, {"resolution": {"precision": "int6-pc"}})
-    assert resolution.settings_compressed("speech", "t-siamese-siren") == ["int4-pc", "int6-pc", "int6-zstd", "int8"]
-    assert resolution.settings_compressed("music", "t-siamese-siren") == ["int4-pc", "int6-zstd", "int8"]
+    assert resolution.settings_compressed("speech", "t-siamese-siren") == ["int3-pc-qat", "int4-pc", "int6-pc",
+                                                                            "int6-zstd", "int8"]
+    assert resolution.settings_compressed("music", "t-siamese-siren") == ["int3-pc-qat", "int4-pc", "int6-zstd", "int8"]
     assert plan.codec_bitrates == {"opus": [12], "mp3": [32]}
 
 
@@ -299,3 +300,38 @@ def test_fast_fit_runs_each_recipe_once_per_budget_against_the_baselines_snapsho
 def test_a_table_set_to_null_is_left_out():
     plan = validated_plan({"tables": {"table3": None}})
     assert "table3" not in plan.config["tables"] and "res/tables/table3.csv" not in plan.targets()
+
+
+def test_quantization_aware_settings_are_a_stage_of_their_own(test_config):
+    plan = Plan(test_config)
+    assert plan.quantize_params("int3-pc-qat") == {"bits": 3, "per_channel": True, "entropy": "auto", "qat_steps": 10}
+    assert plan.quantize_params("int4-pc")["qat_steps"] == 0
+    assert plan.finetuned_settings("speech", "t-siamese-siren") == ["int3-pc-qat"]
+    assert plan.finetuned_settings("speech", "t-pe-siren") == []
+    recipe = plan.qat_params("int3-pc-qat")
+    assert (recipe["bits"], recipe["per_channel"], recipe["steps"], recipe["lr"]) == (3, True, 10, 3e-4)
+    assert plan.layout.finetuned("speech", "v", "int3-pc-qat", "b0000") == "res/qat/speech/v/int3-pc-qat/b0000"
+    # the paper's file is never fine-tuned: int8-paper decodes exactly the paper's post-training int8 file
+    with pytest.raises(ConfigError, match="quantize.int8: int8-paper decodes the paper's int8 file"):
+        plan_with(test_config, {"quantize": {"int8": {"qat_steps": 5}}})
+
+
+def test_rate_control_and_equal_quality_targets_and_checks(test_config):
+    plan = Plan(test_config)
+    for name in ("equal_quality.csv", "equal_quality.md", "rate_control.csv", "rate_control.md"):
+        assert f"res/rate_distortion/{name}" in plan.targets()
+    plain = plan_with(test_config, {"rate_distortion": {"reference": None, "control": None}})
+    assert not any("equal_quality" in t or "rate_control" in t for t in plain.targets())
+    with pytest.raises(ConfigError, match="rate_distortion.reference: t-pe-siren at int8-paper is not one of"):
+        plan_with(test_config, {"rate_distortion": {"reference": {"variant": "t-pe-siren"}}})
+    with pytest.raises(ConfigError, match="rate_distortion.control.objective: pesq is not scored on music"):
+        plan_with(test_config, {"rate_distortion": {"control": {"objective": "pesq"}}})
+
+
+def test_the_listening_page_plays_extra_precisions_the_run_decodes(test_config):
+    plan = Plan(test_config)
+    entries = plan.listen_entries("speech")
+    assert ("t-siamese-siren", "int3-pc-qat", "siamese", []) in entries
+    assert not any(e[1] == "int3-pc-qat" and e[0] != "t-siamese-siren" for e in entries)  # only where it is decoded
+    with pytest.raises(ConfigError, match="listen.precisions: unknown precision 'int9'"):
+        plan_with(test_config, {"listen": {"precisions": ["int9"]}}).listen_entries("speech")

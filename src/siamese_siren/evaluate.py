@@ -26,7 +26,7 @@ from .plan import Precision, reconstruction_file
 from .train import load_model, load_state
 
 SIZE_COLUMNS = ["dataset", "variant", "setting", "clip", "bytes", "seconds", "kbps", "bits", "per_channel", "entropy",
-                "uncompressed_bytes"]
+                "qat_steps", "uncompressed_bytes"]
 
 
 def _variant(models: Path, clip: str) -> Variant:
@@ -34,9 +34,12 @@ def _variant(models: Path, clip: str) -> Variant:
 
 
 def compress_batch(models: Path, clips: Sequence[str], metas: Sequence[Path], settings: Mapping[str, Mapping[str, Any]],
-                   out: Path, labels: Mapping[str, str]) -> pd.DataFrame:
+                   out: Path, labels: Mapping[str, str], finetuned: Mapping[str, Path] | None = None) -> pd.DataFrame:
     """Each clip's network as a ``.ssr`` file per quantize setting (``out/<setting>/<clip>.ssr``) and one
-    ``out/sizes.csv`` row per file, labelled with ``labels`` (dataset, variant)."""
+    ``out/sizes.csv`` row per file, labelled with ``labels`` (dataset, variant). A setting in ``finetuned`` is
+    written from that folder's quantization-aware fine-tuned networks instead of ``models``; ``entropy`` of a
+    row is the coding the file has (``auto`` resolved)."""
+    finetuned = finetuned or {}
     rows = []
     out.mkdir(parents=True, exist_ok=True)  # also with no setting: a float-only variant's folder holds its sizes.csv
     for setting in settings:
@@ -44,16 +47,19 @@ def compress_batch(models: Path, clips: Sequence[str], metas: Sequence[Path], se
     for clip, meta_file in zip(clips, metas, strict=True):
         variant = _variant(models, clip)
         meta = json.loads(Path(meta_file).read_text())
-        model = load_model(variant, load_state(models / f"{clip}.pt"))
+        trained = load_model(variant, load_state(models / f"{clip}.pt"))
         seconds = meta["samples"] / meta["sample_rate"]
         for setting, spec in settings.items():
+            model = load_model(variant, load_state(finetuned[setting] / f"{clip}.pt")) if setting in finetuned \
+                else trained
             compressed = bitstream.CompressedClip.from_model(
                 model, meta["sample_rate"], meta["samples"], meta["peak"], spec["bits"], spec["per_channel"],
                 spec["entropy"],
             )
-            size = bitstream.write(out / setting / f"{clip}.ssr", compressed)
+            path = out / setting / f"{clip}.ssr"
+            size = bitstream.write(path, compressed)
             rows.append({**labels, "setting": setting, "clip": clip, "bytes": size, "seconds": seconds,
-                         "kbps": bitstream.kbps(size, seconds), **spec,
+                         "kbps": bitstream.kbps(size, seconds), **spec, "entropy": bitstream.read(path).entropy,
                          "uncompressed_bytes": bitstream.file_size(variant, spec["bits"], spec["per_channel"])})
     sizes = pd.DataFrame(rows, columns=SIZE_COLUMNS)
     files.write_csv(sizes, out / "sizes.csv")

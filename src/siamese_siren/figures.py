@@ -173,22 +173,28 @@ def training_curves(records: pd.DataFrame, metric: str, path: str | Path) -> plt
 
 
 def rate_distortion(summary: pd.DataFrame, metrics: list[str], path: str | Path, title: str = "") -> plt.Figure:
-    """kbps (log) against mean quality, one panel per metric: codecs as curves, INR files as points.
+    """kbps (log) against mean quality, one panel per metric: codecs and rate control as curves, INR files as
+    points.
 
     ``summary``: rows of :func:`siamese_siren.tables.rd_summary` for one dataset (family, method, point, kbps,
-    ``<metric>_mean``). INR points: colour = precision (method), marker = variant (point).
+    ``<metric>_mean``). INR points: colour = precision (method), marker = variant (point). Rate control
+    (family ``INR control``): one curve per kind of target, a point per target.
     """
-    from .tables import METRIC_COLUMNS
+    from .tables import CONTROL_FAMILY, METRIC_COLUMNS
 
     metrics = [m for m in metrics if f"{m}_mean" in summary and summary[f"{m}_mean"].notna().any()] or ["kbps"]
     fig, axes = _figure(1, len(metrics), 5.2 * len(metrics) + 2.5, 4.2)
     codecs = summary[summary["family"] == "codec"].sort_values("kbps")
     inr = summary[summary["family"] == "INR"]
+    controlled = summary[summary["family"] == CONTROL_FAMILY].sort_values("kbps")
     for i, (ax, metric) in enumerate(zip(axes[0], metrics, strict=True)):
         column = f"{metric}_mean" if metric != "kbps" else "kbps"
         for j, (method, group) in enumerate(codecs.groupby("method", sort=True)):
             ax.plot(group["kbps"], group[column], marker="o", markersize=3, linewidth=1.2,
                     color=sns.color_palette("Greys", 4)[j % 3 + 1], label=f"{method} (codec)")
+        for j, (method, group) in enumerate(controlled.groupby("method", sort=True)):
+            ax.plot(group["kbps"], group[column], marker="D", markersize=4, linewidth=1.6,
+                    color=sns.color_palette("dark", 8)[(3 + j) % 8], label=method)
         if len(inr):
             sns.scatterplot(data=inr.rename(columns={"method": "precision", "point": "variant"}), x="kbps",
                             y=column, hue="precision", style="variant", s=55, ax=ax,

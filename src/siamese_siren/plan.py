@@ -30,7 +30,7 @@ from .paper import paper_size_measures
 
 #: The quantize setting of the paper's int8 file, which ``int8-paper`` decodes with quantized activations.
 PAPER_SETTING = "int8"
-PAPER_SETTING_FIELDS = {"bits": 8, "per_channel": False, "entropy": "none"}
+PAPER_SETTING_FIELDS = {"bits": 8, "per_channel": False, "entropy": "none", "qat_steps": 0}
 #: Denoising modes Figure 4 compares.
 ABLATION_DENOISE = ("none", "stationary", "nonstationary", "siamese")
 #: Sources of the paper's own datasets, and the recipe its tables were measured with.
@@ -123,6 +123,10 @@ class Layout:
 
     def compressed(self, dataset: str, variant: str, setting: str, batch: str) -> str:
         return f"{self.compressed_batch(dataset, variant, batch)}/{setting}"
+
+    def finetuned(self, dataset: str, variant: str, setting: str, batch: str) -> str:
+        """A batch's networks after quantization-aware fine-tuning for one quantize setting (its ``qat_steps``)."""
+        return f"{self.root}/qat/{dataset}/{variant}/{setting}/{batch}"
 
     def reconstructions(self, dataset: str, variant: str, batch: str) -> str:
         return f"{self.root}/reconstructions/{dataset}/{variant}/{batch}"
@@ -460,8 +464,8 @@ class Plan:
         quantize = self.config["quantize"]
         if precision.paper_mode:
             paper = quantize.get(PAPER_SETTING) or {}
-            if {k: paper.get(k, "none" if k == "entropy" else None) for k in PAPER_SETTING_FIELDS} != \
-                    PAPER_SETTING_FIELDS:
+            unset = {"entropy": "none", "qat_steps": 0}
+            if {k: paper.get(k, unset.get(k)) for k in PAPER_SETTING_FIELDS} != PAPER_SETTING_FIELDS:
                 config_error(f"quantize.{PAPER_SETTING}", "int8-paper decodes the paper's int8 file",
                              "set it to {bits: 8, per_channel: false}")
         elif precision.setting is not None and precision.setting not in quantize:
@@ -470,8 +474,22 @@ class Plan:
         return precision
 
     def quantize_params(self, setting: str) -> dict[str, Any]:
+        """What a setting's file is: weight bits, scales, entropy coding, and the fine-tuning steps it follows."""
         spec = self.config["quantize"][setting]
-        return {"bits": spec["bits"], "per_channel": spec["per_channel"], "entropy": spec.get("entropy", "none")}
+        return {"bits": spec["bits"], "per_channel": spec["per_channel"], "entropy": spec.get("entropy", "none"),
+                "qat_steps": spec.get("qat_steps", 0)}
+
+    def finetuned_settings(self, dataset: str, name: str) -> list[str]:
+        """The settings of one dataset and variant's files that are written from quantization-aware fine-tuned
+        networks (``qat_steps`` > 0), each a stage of its own."""
+        return [s for s in self.settings_compressed(dataset, name) if self.quantize_params(s)["qat_steps"]]
+
+    def qat_params(self, setting: str) -> dict[str, Any]:
+        """A fine-tuning job's recipe: the setting's bits and scales in the forward pass, its steps and rate."""
+        spec, training = self.config["quantize"][setting], self.config["training"]
+        return {"bits": spec["bits"], "per_channel": spec["per_channel"], "steps": spec["qat_steps"],
+                "lr": spec["qat_lr"], "device": training["device"],
+                "switches": {k: training[k] for k in ("compile", "tf32", "bf16")}}
 
     def denoise(self, name: str, denoise: str) -> str:
         """``auto`` resolved for a variant: siamese denoising when it has two heads."""
@@ -638,6 +656,7 @@ class Plan:
                 for name in rd["variants"]:
                     for precision in rd["precisions"]:
                         add("rate_distortion", dataset, name, precision, rd["denoise"])
+            self._check_rd_comparisons(rd)
         if spec := self.config.get("resolution"):  # its file must exist; the resolution rule decodes it itself
             self.known_dataset("resolution.dataset", spec["dataset"])
             self.variant(spec["variant"], "resolution.variant")
@@ -683,6 +702,18 @@ class Plan:
                 out[name] = sorted(set(rates))
         return out
 
+    def _check_rd_comparisons(self, rd: Mapping[str, Any]) -> None:
+        """The equal-quality reference is one of the points; rate control's objective is scored on every dataset."""
+        if ref := rd.get("reference"):
+            if ref["variant"] not in rd["variants"] or ref["precision"] not in rd["precisions"]:
+                config_error("rate_distortion.reference", f"{ref['variant']} at {ref['precision']} is not one of the "
+                             "points", "add it to rate_distortion.variants and precisions")
+        if (control := rd.get("control")) and control["objective"] != "snr":
+            for dataset in self.datasets:
+                if control["objective"] not in self.config["metrics"][self.kind(dataset)]:
+                    config_error("rate_distortion.control.objective", f"{control['objective']} is not scored on "
+                                 f"{dataset} ({self.kind(dataset)})", "use snr or a metric every dataset scores")
+
     def rd_settings(self) -> list[str]:
         """Quantize settings whose files the rate-distortion points measure."""
         rd = self.config["rate_distortion"]
@@ -694,7 +725,8 @@ class Plan:
         """(variant, precision, denoise, tables) of every reconstruction the page plays for one dataset, in table order.
 
         Each table's variants at the table's precision and denoising, plus the float and the not-denoised versions
-        the run decodes anyway for a figure: the page adds no decoding of its own.
+        the run decodes anyway for a figure, and those of ``listen.precisions`` the run decodes (the rate-distortion
+        points' files): the page adds no decoding of its own.
         """
         listened = self.listen_variants()
         shown: dict[tuple[str, str, str], list[str]] = {}
@@ -709,6 +741,12 @@ class Plan:
                 for extra in (("float", "none"), (precision, "none")):
                     if extra in self.needs.get((dataset, name), ()):
                         shown.setdefault((name, *extra), [])
+        for precision in self.config["listen"].get("precisions", []):
+            self.precision("listen.precisions", precision)
+            for name in listened:
+                for decoded in sorted(self.needs.get((dataset, name), ())):
+                    if decoded[0] == precision:
+                        shown.setdefault((name, *decoded), [])
         return [(*key, tables) for key, tables in shown.items()]
 
     def listen_variants(self) -> list[str]:
@@ -741,6 +779,10 @@ class Plan:
         if self.config.get("rate_distortion"):
             out += [L.rate_distortion(f"kbps_needed.{ext}") for ext in ("csv", "md")]
             out += [L.rate_distortion("points.csv")] + [L.figure(f"rate_distortion_{d}") for d in self.datasets]
+            if self.config["rate_distortion"].get("reference"):
+                out += [L.rate_distortion(f"equal_quality.{ext}") for ext in ("csv", "md")]
+            if self.config["rate_distortion"].get("control"):
+                out += [L.rate_distortion(f"rate_control.{ext}") for ext in ("csv", "md")]
         if self.config.get("resolution"):
             out.append(L.figure("resolution"))
         if self.config.get("listen"):

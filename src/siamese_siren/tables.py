@@ -21,6 +21,7 @@ from . import files
 from .bitstream import kbps
 from .models import Variant, parameter_count
 from .paper import PAPER_SIZE_COLUMNS, PaperMatch, paper_size_measures
+from .rate_control import HIGHER_IS_BETTER, Candidate, Target, choose
 
 #: Metrics in the order of the paper's tables, with whether higher is better.
 METRIC_COLUMNS = {"visqol": True, "cdpam": False, "pesq": True, "estoi": True, "stoi": True, "snr_db": True,
@@ -367,6 +368,116 @@ def write_kbps_needed(table: pd.DataFrame, csv_path: str | Path, md_path: str | 
     # A metric a dataset has no score for (PESQ on music) reads n/a, not a blank; cells stay as formatted.
     text = (wide.fillna("n/a").reset_index().to_markdown(index=False, disable_numparse=True) if len(wide)
             else "(no points)")
+    files.write_text(md_path, (f"{caption}\n\n" if caption else "") + text + "\n")
+
+
+# ---- rate control and equal quality (rate_distortion.control, rate_distortion.reference) ----------------------
+
+CONTROL_FAMILY = "INR control"
+
+
+def _score_column(name: str) -> str:
+    """The per-clip column of a rate-control metric (rate control calls SNR ``snr``)."""
+    return "snr_db" if name == "snr" else name
+
+
+def controlled_points(points: pd.DataFrame, kbps_targets: Sequence[float], quality: dict[str, Sequence[float]],
+                      objective: str) -> pd.DataFrame:
+    """Rate control over a run's files: per clip and target, the INR file :func:`siamese_siren.rate_control.choose`
+    picks among that clip's INR points (every variant x precision of the rate-distortion points).
+
+    One row per clip and target, as a point of method ``INR control (<kbps|metric>)`` whose ``point`` is the
+    target; ``asked``, ``met`` and ``chosen`` (variant and precision) say what was asked and what it got.
+    """
+    targets = [Target.of("kbps", k) for k in kbps_targets]
+    targets += [Target.of(metric, q) for metric, values in quality.items() for q in values]
+    inr = points[points["family"] == "INR"]
+    rows = []
+    for (dataset, _), clip in inr.groupby(["dataset", "clip"], sort=False):
+        scored = inr[inr["dataset"] == dataset]  # a metric the dataset does not score (PESQ on music) has no target
+        names = [n for n in HIGHER_IS_BETTER if _score_column(n) in scored and scored[_score_column(n)].notna().any()]
+        records = clip.to_dict("records")
+        candidates = [Candidate(f"{r['point']} {r['method'].removeprefix('INR ')}", int(r["bytes"]),
+                                float(r["file_seconds"]), {n: float(r[_score_column(n)]) for n in names})
+                      for r in records]
+        for target in (t for t in targets if t.is_rate or t.name in names):
+            choice = choose(candidates, target, objective)
+            chosen = records[candidates.index(choice.candidate)]
+            rows.append({**chosen, "family": CONTROL_FAMILY, "method": f"{CONTROL_FAMILY} ({target.name})",
+                         "point": str(target), "target": target.name, "asked": target.value, "met": choice.met,
+                         "chosen": choice.candidate.label})
+    return pd.DataFrame(rows)
+
+
+def control_accuracy(points: pd.DataFrame) -> pd.DataFrame:
+    """Asked against got, per dataset and rate-control target: mean and largest kbps, mean of the target's own
+    quantity, the share of clips whose file meets the target, and the files chosen."""
+    rows = []
+    for (dataset, point), group in points[points["family"] == CONTROL_FAMILY].groupby(["dataset", "point"],
+                                                                                     sort=False):
+        target = group["target"].iloc[0]
+        got = group["kbps"] if target == "kbps" else group[_score_column(target)]
+        chosen = group["chosen"].value_counts()
+        rows.append({"dataset": dataset, "target": point, "asked": float(group["asked"].iloc[0]),
+                     "got_mean": float(got.mean()), "got_min": float(got.min()), "got_max": float(got.max()),
+                     "kbps_mean": float(group["kbps"].mean()), "kbps_max": float(group["kbps"].max()),
+                     "met": f"{int(group['met'].sum())} of {len(group)}",
+                     "chosen": ", ".join(f"{label} x{n}" for label, n in chosen.items())})
+    return pd.DataFrame(rows, columns=["dataset", "target", "asked", "got_mean", "got_min", "got_max", "kbps_mean",
+                                       "kbps_max", "met", "chosen"])
+
+
+def equal_quality(summary: pd.DataFrame, method: str, point: str, metrics: Sequence[str]) -> pd.DataFrame:
+    """The kbps every method needs to reach the reference file's mean quality, per dataset and metric.
+
+    ``summary``: :func:`rd_summary` rows; the reference is its (``method``, ``point``) row, e.g. ``INR int8-paper``
+    of ``siamese-siren``: the paper's file. Methods as in :func:`kbps_needed`, rate control included; ``ratio`` is
+    the method's kbps over the reference's.
+    """
+    rows = []
+    for dataset, data in summary.groupby("dataset", sort=False):
+        reference = data[(data["method"] == method) & (data["point"] == point)]
+        if reference.empty:
+            raise ValueError(f"{dataset}: no rate-distortion point {method} of {point} to compare with")
+        ref = reference.iloc[0]
+        for metric in metrics:
+            quality = float(ref.get(f"{metric}_mean", np.nan))
+            if not np.isfinite(quality):
+                continue
+            needed = kbps_needed(data, {metric: [quality]})
+            for row in needed.itertuples():
+                rows.append({"dataset": dataset, "metric": metric, "quality": quality, "reference_kbps": ref["kbps"],
+                             "method": row.method, "kbps": row.kbps, "found": row.found,
+                             "ratio": row.kbps / ref["kbps"]})
+    return pd.DataFrame(rows, columns=["dataset", "metric", "quality", "reference_kbps", "method", "kbps", "found",
+                                       "ratio"])
+
+
+def write_equal_quality(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, caption: str = "") -> None:
+    """CSV in long form; Markdown with one row per (dataset, method) and one column per metric: kbps and ratio."""
+    files.write_csv(table, csv_path)
+
+    def cell(row: pd.Series) -> str:
+        if row["found"] == "not reached":
+            return "not reached"
+        return f"{'≤ ' if row['found'] == 'at most' else ''}{row['kbps']:.1f} ({row['ratio']:.2f}x)"
+
+    heads = {(r.dataset, r.metric): f"{METRIC_LABELS.get(r.metric, r.metric)} {r.quality:.2f} "
+             f"(reference {r.reference_kbps:.1f} kbps)" for r in table.itertuples()}
+    shown = table.assign(cell=table.apply(cell, axis=1) if len(table) else [],
+                         column=[heads[(d, m)] for d, m in zip(table["dataset"], table["metric"], strict=True)])
+    parts = []
+    for dataset, data in shown.groupby("dataset", sort=False):
+        wide = data.pivot_table(index="method", columns="column", values="cell", aggfunc="first", sort=False)
+        parts.append(f"### {dataset}\n\n" + wide.fillna("n/a").reset_index().to_markdown(index=False,
+                                                                                        disable_numparse=True))
+    files.write_text(md_path, (f"{caption}\n\n" if caption else "") + ("\n\n".join(parts) or "(no points)") + "\n")
+
+
+def write_control_accuracy(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, caption: str = "") -> None:
+    files.write_csv(table, csv_path)
+    shown = table.round({c: 2 for c in ("asked", "got_mean", "got_min", "got_max", "kbps_mean", "kbps_max")})
+    text = shown.to_markdown(index=False, disable_numparse=True) if len(shown) else "(no rate control targets)"
     files.write_text(md_path, (f"{caption}\n\n" if caption else "") + text + "\n")
 
 

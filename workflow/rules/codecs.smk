@@ -94,6 +94,45 @@ rule rate_distortion_figure:
         "../scripts/figure_rate_distortion.py"
 
 
+rule equal_quality:
+    """The kbps every method needs for the reference file's mean quality (rate_distortion.reference)."""
+    input:
+        L.rate_distortion("points.csv"),
+    output:
+        csv=report(L.rate_distortion("equal_quality.csv"), caption="../report/equal_quality.rst",
+                   category="Rate-distortion"),
+        md=L.rate_distortion("equal_quality.md"),
+    params:
+        reference=lambda wc: config["rate_distortion"]["reference"],
+        metrics=lambda wc: config["rate_distortion"]["metrics"],
+    log:
+        L.log("rate_distortion", "equal_quality"),
+    benchmark:
+        L.benchmark("rate_distortion", "equal_quality")
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/equal_quality.py"
+
+
+rule rate_control:
+    """Rate control's accuracy over the run's clips: each target asked against what the chosen files got."""
+    input:
+        L.rate_distortion("points.csv"),
+    output:
+        csv=report(L.rate_distortion("rate_control.csv"), caption="../report/rate_control.rst",
+                   category="Rate-distortion"),
+        md=L.rate_distortion("rate_control.md"),
+    log:
+        L.log("rate_distortion", "rate_control"),
+    benchmark:
+        L.benchmark("rate_distortion", "rate_control")
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/rate_control.py"
+
+
 rule resolution:
     """One compressed file decoded at several sample rates (the network is continuous in time), and spectrograms."""
     input:

@@ -4,6 +4,8 @@ rule evaluate:
     was mostly start-up (siamese_siren.evaluate)."""
     input:
         models=L.models("{dataset}", "{variant}", "{batch}"),
+        finetuned=lambda wc: [L.finetuned(wc.dataset, wc.variant, s, wc.batch)
+                              for s in PLAN.finetuned_settings(wc.dataset, wc.variant)],
         metas=batch_clip_metas,
         clips=batch_clip_wavs,
         manifest=manifest_of,
@@ -14,6 +16,7 @@ rule evaluate:
     params:
         clips=batch_clips,
         settings=lambda wc: {s: PLAN.quantize_params(s) for s in PLAN.settings_compressed(wc.dataset, wc.variant)},
+        finetuned=lambda wc: PLAN.finetuned_settings(wc.dataset, wc.variant),  # the settings of input.finetuned
         reconstructions=lambda wc: PLAN.reconstructions(wc.dataset, wc.variant),
         alpha=config["denoise"]["alpha"],
         sample_rate=config["clip"]["sample_rate"],

@@ -3,7 +3,14 @@ from pathlib import Path
 import pandas as pd
 
 from siamese_siren import files, jobs
-from siamese_siren.tables import codec_points, inr_points, kbps_needed, rd_summary, write_kbps_needed
+from siamese_siren.tables import (
+    codec_points,
+    controlled_points,
+    inr_points,
+    kbps_needed,
+    rd_summary,
+    write_kbps_needed,
+)
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
@@ -16,11 +23,15 @@ frames = [inr_points(scores, sizes, p.settings, p.denoise, p.float_bytes)]
 if sm.input.codecs:
     frames.append(codec_points(pd.concat([pd.read_csv(f) for f in sm.input.codecs], ignore_index=True)))
 points = pd.concat(frames, ignore_index=True)
+if control := p.spec.get("control"):
+    points = pd.concat([points, controlled_points(points, control["kbps"], control["quality"], control["objective"])],
+                       ignore_index=True)
 first = ["dataset", "family", "method", "point", "clip", "kbps", "bytes"]
 points = points[first + [c for c in points.columns if c not in first]]
 files.write_csv(points, sm.output.points)
 summary = rd_summary(points, p.spec["metrics"])
 print(summary.to_string())
 caption = ("kbps needed to reach each mean quality, per method: each codec (over its bitrates), each INR "
-           "precision (over the variants) and the best INR file of any precision (INR (any)).")
+           "precision (over the variants), the best INR file of any precision (INR (any)) and, when configured, "
+           "rate control's curves (INR control).")
 write_kbps_needed(kbps_needed(summary, p.spec["quality"]), sm.output.csv, sm.output.md, caption=caption)

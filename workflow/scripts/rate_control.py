@@ -1,0 +1,13 @@
+import pandas as pd
+
+from siamese_siren import jobs
+from siamese_siren.tables import control_accuracy, write_control_accuracy
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+jobs.start(sm.log[0])
+table = control_accuracy(pd.read_csv(sm.input[0]))
+print(table.to_string())
+caption = ("Rate control, asked against got, per target: for a kbps target `got` is the chosen files' kbps (each at "
+           "or under the target unless none fits), for a quality target the chosen files' score; `met`: clips whose "
+           "file meets the target; `chosen`: the variant and precision picked, and for how many clips.")
+write_control_accuracy(table, sm.output.csv, sm.output.md, caption=caption)
