@@ -64,7 +64,10 @@ def _rate_distortion(tmp_path, clip):
                          "visqol_mean": 2.0, "pesq_mean": 1.8}
                         for precision, scale in (("int8-paper", 1.0), ("int6-pc-rans", 0.7))
                         for variant, kbps in (("siamese-siren", 450 * scale), ("siamese-2x64+1x32", 40 * scale))])
-    summary = pd.concat([codecs, inr], ignore_index=True).assign(dataset="speech")
+    controlled = pd.DataFrame([{"family": "INR control", "method": "INR control (kbps)", "point": f"at most {k} kbps",
+                                "kbps": 0.9 * k, "visqol_mean": 1 + np.log2(k) / 2.2, "pesq_mean": 1.5}
+                               for k in (16, 32, 64)])
+    summary = pd.concat([codecs, inr, controlled], ignore_index=True).assign(dataset="speech")
     return figures.rate_distortion(summary, ["visqol", "pesq"], tmp_path / "rate_distortion_speech.png",
                                    title="Rate-distortion, speech")
 

@@ -15,12 +15,17 @@ from siamese_siren.tables import (
     METRIC_COLUMNS,
     _cell,
     build_table,
+    control_accuracy,
+    controlled_points,
+    equal_quality,
     fast_fit_losses,
     fast_fit_records,
     kbps_needed,
     quality_at_steps,
     rd_summary,
     steps_to_target,
+    write_control_accuracy,
+    write_equal_quality,
     write_fast_fit,
     write_kbps_needed,
     write_table,
@@ -248,3 +253,61 @@ def test_fast_fit_counts_the_steps_to_the_papers_final_loss_per_clip(tmp_path):
     assert "| speech | paper | 2 | 1.00 (N=1) | 3.50 |" in text and "| speech | fast | 2 | n/a | 1.38 |" in text
     long = pd.read_csv(tmp_path / "f.csv")
     assert set(long["measure"]) >= {"median_steps", "pesq", "median final loss / paper's final loss"}
+
+
+def _inr(dataset, clip, variant, precision, kbps, **scores):
+    return {"dataset": dataset, "family": "INR", "method": f"INR {precision}", "point": variant, "clip": clip,
+            "kbps": kbps, "bytes": kbps * 1000 / 8, "file_seconds": 1.0, **scores}
+
+
+RD_POINTS = pd.DataFrame(
+    [_inr(d, c, "big", "int8-paper", 64, visqol=3.0 + i / 10, pesq=2.5 if d == "speech" else np.nan, snr_db=15)
+     for d in ("speech", "music") for i, c in enumerate(("c0", "c1"))]
+    + [_inr(d, c, "big", "int4-qat", 24, visqol=3.1 + i / 10, pesq=2.4 if d == "speech" else np.nan, snr_db=12)
+       for d in ("speech", "music") for i, c in enumerate(("c0", "c1"))]
+    + [_inr(d, c, "small", "int8-pc-auto", 16, visqol=2.6, pesq=2.0 if d == "speech" else np.nan, snr_db=9)
+       for d in ("speech", "music") for c in ("c0", "c1")]
+    + [{"dataset": d, "family": "codec", "method": "opus", "point": f"{k} kbps", "clip": c, "kbps": k,
+        "bytes": k * 125, "visqol": 2 + k / 32, "pesq": 1 + k / 32 if d == "speech" else np.nan}
+       for d in ("speech", "music") for c in ("c0", "c1") for k in (16, 32, 64)])
+
+
+def test_rate_control_over_a_runs_files_is_one_point_per_target_and_reports_asked_against_got(tmp_path):
+    controlled = controlled_points(RD_POINTS, [20, 32, 8], {"visqol": [3.05], "pesq": [2.2]}, objective="visqol")
+    speech = controlled[controlled["dataset"] == "speech"].set_index(["clip", "point"])
+    assert speech.loc[("c0", "at most 20 kbps"), "chosen"] == "small int8-pc-auto"
+    assert speech.loc[("c0", "at most 32 kbps"), "chosen"] == "big int4-qat"
+    assert not speech.loc[("c0", "at most 8 kbps"), "met"]  # nothing fits: the smallest file, marked
+    assert speech.loc[("c0", "visqol >= 3.05"), "chosen"] == "big int4-qat"  # 3.1 at 24 kbps, the paper's 3.0 fails
+    assert speech.loc[("c1", "visqol >= 3.05"), "chosen"] == "big int4-qat"
+    assert speech.loc[("c0", "pesq >= 2.2"), "chosen"] == "big int4-qat"
+    music = controlled[controlled["dataset"] == "music"]
+    assert "pesq >= 2.2" not in set(music["point"])  # music scores no PESQ: no such target there
+    assert set(controlled["family"]) == {"INR control"}
+
+    accuracy = control_accuracy(controlled).set_index(["dataset", "target"])
+    row = accuracy.loc[("speech", "at most 32 kbps")]
+    assert (row["asked"], row["got_max"], row["met"], row["chosen"]) == (32, 24, "2 of 2", "big int4-qat x2")
+    assert accuracy.loc[("speech", "visqol >= 3.05"), "got_mean"] == pytest.approx(3.15)
+    assert accuracy.loc[("music", "at most 8 kbps"), "met"] == "0 of 2"
+    write_control_accuracy(control_accuracy(controlled), tmp_path / "rc.csv", tmp_path / "rc.md", caption="asked/got")
+    assert "| speech    | at most 32 kbps" in (tmp_path / "rc.md").read_text()
+
+
+def test_equal_quality_is_each_methods_kbps_for_the_reference_files_mean(tmp_path):
+    points = pd.concat([RD_POINTS, controlled_points(RD_POINTS, [20, 32], {}, "visqol")], ignore_index=True)
+    summary = rd_summary(points, ["visqol", "pesq"])
+    table = equal_quality(summary, "INR int8-paper", "big", ["visqol", "pesq"])
+    cell = table.set_index(["dataset", "metric", "method"])
+    assert cell.loc[("speech", "visqol", "INR int8-paper"), "kbps"] == pytest.approx(64)  # its own mean: at most 64
+    assert cell.loc[("speech", "visqol", "INR int4-qat"), "ratio"] == pytest.approx(24 / 64)
+    assert cell.loc[("speech", "visqol", "opus"), "kbps"] == pytest.approx(32 + (3.05 - 3.0) / (4.0 - 3.0) * 32)
+    assert cell.loc[("speech", "pesq", "INR int4-qat"), "found"] == "not reached"  # 2.4 < the paper file's 2.5
+    assert ("music", "pesq") not in set(zip(table["dataset"], table["metric"], strict=True))
+    # the control curve: (16 kbps, 2.6) at the 20 kbps target, (24, 3.15) at 32; interpolated between them
+    assert cell.loc[("speech", "visqol", "INR control (kbps)"), "kbps"] == pytest.approx(16 + 0.45 / 0.55 * 8)
+    write_equal_quality(table, tmp_path / "eq.csv", tmp_path / "eq.md", caption="equal")
+    text = (tmp_path / "eq.md").read_text()
+    assert "### speech" in text and "ViSQOL 3.05 (reference 64.0 kbps)" in text and "24.0 (0.38x)" in text
+    with pytest.raises(ValueError, match="no rate-distortion point INR int8 of big"):
+        equal_quality(summary, "INR int8", "big", ["visqol"])

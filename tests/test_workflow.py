@@ -156,8 +156,23 @@ def test_changing_one_variants_steps_retrains_only_that_variant(finished_run):
 
 def test_rate_distortion_codecs_and_resolution(finished_run):
     points = pd.read_csv(finished_run / "rate_distortion" / "points.csv")
-    assert set(points["family"]) == {"INR", "codec"}
-    assert {"opus", "mp3", "INR int8-paper", "INR int4-pc", "INR int6-zstd"} <= set(points["method"])
+    assert set(points["family"]) == {"INR", "codec", "INR control"}
+    assert {"opus", "mp3", "INR int8-paper", "INR int4-pc", "INR int6-zstd", "INR int3-pc-qat",
+            "INR control (kbps)"} <= set(points["method"])
+    # issue 19: the fine-tuned networks are a stage of their own, and its files are written from them
+    for dataset in ("speech", "music"):
+        finetuned = finished_run / "qat" / dataset / "t-siamese-siren" / "int3-pc-qat" / "b0000"
+        meta = json.loads(next(finetuned.glob("*.json")).read_text())
+        assert meta["steps"] == 10 and meta["recipe"]["qat"] == {"bits": 3, "per_channel": True}
+        sizes = pd.read_csv(finished_run / "compressed" / dataset / "t-siamese-siren" / "b0000" / "sizes.csv")
+        qat = sizes[sizes["setting"] == "int3-pc-qat"].iloc[0]
+        assert qat["qat_steps"] == 10 and qat["entropy"] != "auto"  # the coding auto picked
+    accuracy = pd.read_csv(finished_run / "rate_distortion" / "rate_control.csv")
+    assert {"at most 16 kbps", "at most 64 kbps"} <= set(accuracy["target"])
+    assert (accuracy.loc[accuracy["target"] == "at most 64 kbps", "kbps_max"] <= 64).all()
+    equal = pd.read_csv(finished_run / "rate_distortion" / "equal_quality.csv")
+    assert {"opus", "INR int8-paper", "INR control (kbps)"} <= set(equal["method"])
+    assert "reference" in (finished_run / "rate_distortion" / "equal_quality.md").read_text()
     codec = points[points["family"] == "codec"]
     assert (codec["container_kbps"] > codec["kbps"]).all() and codec["snr_db"].notna().all()
     for folder in (finished_run / "compressed").glob("*/t-siamese-siren/b0000"):
