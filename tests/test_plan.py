@@ -308,6 +308,10 @@ def test_quantization_aware_settings_are_a_stage_of_their_own(test_config):
     assert plan.quantize_params("int4-pc")["qat_steps"] == 0
     assert plan.finetuned_settings("speech", "t-siamese-siren") == ["int3-pc-qat"]
     assert plan.finetuned_settings("speech", "t-pe-siren") == []
+    assert plan.qat_pairs() == {}  # the test config has no post-training twin of int3-pc-qat among its points
+    twins = plan_with(test_config, {"rate_distortion": {"precisions": ["int8-paper", "int3-pc-qat", "int3-pc-auto"]}})
+    assert twins.qat_pairs() == {"int3-pc-qat": "int3-pc-auto"}
+    assert "res/rate_distortion/qat.md" in twins.targets() and "res/rate_distortion/qat.md" not in plan.targets()
     recipe = plan.qat_params("int3-pc-qat")
     assert (recipe["bits"], recipe["per_channel"], recipe["steps"], recipe["lr"]) == (3, True, 10, 3e-4)
     assert plan.layout.finetuned("speech", "v", "int3-pc-qat", "b0000") == "res/qat/speech/v/int3-pc-qat/b0000"

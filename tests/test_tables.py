@@ -19,6 +19,7 @@ from siamese_siren.tables import (
     controlled_points,
     equal_quality,
     fast_fit_losses,
+    qat_effect,
     fast_fit_records,
     kbps_needed,
     quality_at_steps,
@@ -28,6 +29,7 @@ from siamese_siren.tables import (
     write_equal_quality,
     write_fast_fit,
     write_kbps_needed,
+    write_qat_effect,
     write_table,
 )
 
@@ -311,3 +313,16 @@ def test_equal_quality_is_each_methods_kbps_for_the_reference_files_mean(tmp_pat
     assert "### speech" in text and "ViSQOL 3.05 (reference 64.0 kbps)" in text and "24.0 (0.38x)" in text
     with pytest.raises(ValueError, match="no rate-distortion point INR int8 of big"):
         equal_quality(summary, "INR int8", "big", ["visqol"])
+
+
+def test_qat_effect_pairs_each_fine_tuned_file_with_its_post_training_twin(tmp_path):
+    points = pd.concat([RD_POINTS, pd.DataFrame([_inr(d, c, "big", "int4-auto", 23, visqol=2.5,
+                                                      pesq=1.9 if d == "speech" else np.nan)
+                                                 for d in ("speech", "music") for c in ("c0", "c1")])])
+    table = qat_effect(points, {"int4-qat": "int4-auto", "int3-qat": "int3-auto"}, ["visqol", "pesq"])
+    row = table.set_index(["dataset", "metric"]).loc[("speech", "visqol")]
+    assert (row["precision"], row["without"], row["n"]) == ("int4-qat", "int4-auto", 2)
+    assert row["gain"] == pytest.approx(3.15 - 2.5) and (row["qat_kbps"], row["ptq_kbps"]) == (24, 23)
+    assert len(table) == 3  # speech visqol and pesq, music visqol; int3 has no points
+    write_qat_effect(table, tmp_path / "q.csv", tmp_path / "q.md")
+    assert "3.15 vs 2.50 (+0.65)" in (tmp_path / "q.md").read_text()

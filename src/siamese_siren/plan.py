@@ -714,6 +714,20 @@ class Plan:
                     config_error("rate_distortion.control.objective", f"{control['objective']} is not scored on "
                                  f"{dataset} ({self.kind(dataset)})", "use snr or a metric every dataset scores")
 
+    def qat_pairs(self) -> dict[str, str]:
+        """Rate-distortion precisions written after quantization-aware fine-tuning, each with the precision of the
+        same bits, scales and coding written straight from training, where both are points: what fine-tuning buys."""
+        rd = self.config.get("rate_distortion") or {}
+        by_layout: dict[tuple, dict[bool, str]] = {}
+        for name in rd.get("precisions", []):
+            precision = Precision.parse(name)
+            if precision.setting is None or precision.paper_mode:
+                continue
+            params = self.quantize_params(precision.setting)
+            layout = (params["bits"], params["per_channel"], params["entropy"])
+            by_layout.setdefault(layout, {}).setdefault(params["qat_steps"] > 0, name)
+        return {pair[True]: pair[False] for pair in by_layout.values() if len(pair) == 2}
+
     def rd_settings(self) -> list[str]:
         """Quantize settings whose files the rate-distortion points measure."""
         rd = self.config["rate_distortion"]
@@ -783,6 +797,8 @@ class Plan:
                 out += [L.rate_distortion(f"equal_quality.{ext}") for ext in ("csv", "md")]
             if self.config["rate_distortion"].get("control"):
                 out += [L.rate_distortion(f"rate_control.{ext}") for ext in ("csv", "md")]
+            if self.qat_pairs():
+                out += [L.rate_distortion(f"qat.{ext}") for ext in ("csv", "md")]
         if self.config.get("resolution"):
             out.append(L.figure("resolution"))
         if self.config.get("listen"):

@@ -474,6 +474,45 @@ def write_equal_quality(table: pd.DataFrame, csv_path: str | Path, md_path: str 
     files.write_text(md_path, (f"{caption}\n\n" if caption else "") + ("\n\n".join(parts) or "(no points)") + "\n")
 
 
+def qat_effect(points: pd.DataFrame, pairs: dict[str, str], metrics: Sequence[str]) -> pd.DataFrame:
+    """What quantization-aware fine-tuning buys: per dataset, variant and fine-tuned precision, each metric's mean
+    and kbps after fine-tuning and straight from training (``pairs``: fine-tuned precision -> its twin), and the
+    difference."""
+    inr = points[points["family"] == "INR"]
+    rows = []
+    for qat, ptq in pairs.items():
+        for (dataset, variant), group in inr[inr["method"].isin([f"INR {qat}", f"INR {ptq}"])].groupby(
+                ["dataset", "point"], sort=False):
+            tuned, plain = (group[group["method"] == f"INR {p}"] for p in (qat, ptq))
+            if tuned.empty or plain.empty:
+                continue
+            for metric in metrics:
+                if metric not in group or group[metric].isna().all():
+                    continue
+                rows.append({"dataset": dataset, "variant": variant, "precision": qat, "without": ptq,
+                             "metric": metric, "qat": float(tuned[metric].mean()), "ptq": float(plain[metric].mean()),
+                             "gain": float(tuned[metric].mean() - plain[metric].mean()),
+                             "qat_kbps": float(tuned["kbps"].mean()), "ptq_kbps": float(plain["kbps"].mean()),
+                             "n": int(min(tuned[metric].notna().sum(), plain[metric].notna().sum()))})
+    return pd.DataFrame(rows, columns=["dataset", "variant", "precision", "without", "metric", "qat", "ptq", "gain",
+                                       "qat_kbps", "ptq_kbps", "n"])
+
+
+def write_qat_effect(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, caption: str = "") -> None:
+    """CSV in long form; Markdown with one row per (dataset, variant, precision) and a column per metric."""
+    files.write_csv(table, csv_path)
+    shown = table.assign(
+        cell=[f"{q:.2f} vs {p:.2f} ({g:+.2f})" for q, p, g in zip(table["qat"], table["ptq"], table["gain"],
+                                                                  strict=True)],
+        column=[METRIC_LABELS.get(m, m) for m in table["metric"]],
+        kbps=[f"{q:.1f} / {p:.1f}" for q, p in zip(table["qat_kbps"], table["ptq_kbps"], strict=True)])
+    wide = shown.pivot_table(index=["dataset", "variant", "precision", "without", "kbps"], columns="column",
+                             values="cell", aggfunc="first", sort=False)
+    text = wide.fillna("n/a").reset_index().to_markdown(index=False, disable_numparse=True) if len(wide) else \
+        "(no fine-tuned precision with a twin among the points)"
+    files.write_text(md_path, (f"{caption}\n\n" if caption else "") + text + "\n")
+
+
 def write_control_accuracy(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path, caption: str = "") -> None:
     files.write_csv(table, csv_path)
     shown = table.round({c: 2 for c in ("asked", "got_mean", "got_min", "got_max", "kbps_mean", "kbps_max")})

@@ -133,6 +133,26 @@ rule rate_control:
         "../scripts/rate_control.py"
 
 
+rule qat_effect:
+    """Quantization-aware fine-tuning against post-training quantization, per bit depth, from the points."""
+    input:
+        L.rate_distortion("points.csv"),
+    output:
+        csv=report(L.rate_distortion("qat.csv"), caption="../report/qat.rst", category="Rate-distortion"),
+        md=L.rate_distortion("qat.md"),
+    params:
+        pairs=lambda wc: PLAN.qat_pairs(),
+        metrics=lambda wc: config["rate_distortion"]["metrics"],
+    log:
+        L.log("rate_distortion", "qat"),
+    benchmark:
+        L.benchmark("rate_distortion", "qat")
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/qat_effect.py"
+
+
 rule resolution:
     """One compressed file decoded at several sample rates (the network is continuous in time), and spectrograms."""
     input:
