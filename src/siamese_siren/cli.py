@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="quantization-aware fine-tuning steps after training, at the file's bits (0: none)")
     enc.add_argument("--qat-lr", type=float, default=QAT_LR, help=f"peak learning rate of the fine-tuning ({QAT_LR:g})")
     control = enc.add_argument_group(
-        "rate control", "choose the width, bit depth and entropy coding for this clip (per-channel scales); "
+        "rate control", "choose the width, bit depth, scales and entropy coding for this clip; "
         "the search is bounded: one training per width, one file per bit depth, see README 'Rate control'")
     control.add_argument("--kbps", type=float, default=None, help="the best file at or under this bitrate")
     control.add_argument("--quality", default=None, metavar="METRIC=Q",

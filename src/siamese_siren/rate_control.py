@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import bitstream
-from .bitstream import CompressedClip, RateControl
+from .bitstream import RATE_CONTROL_BYTES, CompressedClip, RateControl
 from .decode import denoise, reconstruct
 from .metrics import score_pair, snr_db
 from .models import Variant, get_variant, parameter_count
@@ -181,7 +181,7 @@ class SearchSettings:
 
     widths: tuple[str, ...] = DEFAULT_WIDTHS
     bits: tuple[int, ...] = DEFAULT_BITS
-    per_channel: bool = True
+    scales: tuple[bool, ...] = (True, False)  # per channel, per tensor: per tensor codes smaller, rounds coarser
     entropy: str = "auto"
     qat_steps: int = 0
     qat_lr: float = QAT_LR
@@ -193,8 +193,8 @@ class SearchSettings:
     def check(self) -> None:
         for name in self.widths:
             get_variant(name)
-        if not self.widths or not self.bits:
-            raise ValueError("the search needs at least one width and one bit depth")
+        if not self.widths or not self.bits or not self.scales:
+            raise ValueError("the search needs at least one width, one bit depth and one kind of scales")
         if bad := [b for b in self.bits if b not in SUPPORTED_BITS]:
             raise ValueError(f"bit depths {bad} outside 2..8")
         if self.objective not in HIGHER_IS_BETTER:
@@ -203,15 +203,15 @@ class SearchSettings:
             raise ValueError(f"qat_steps must be >= 0, got {self.qat_steps}")
 
 
-def smallest_file(variant: Variant, bits: Sequence[int], per_channel: bool) -> float:
-    """A lower bound of a width's file size in bytes: its lowest bit depth, entropy coded as well as it gets."""
-    low = min(bits)
-    return MIN_CODED_FRACTION * bitstream.file_size(variant, low, per_channel)
+def smallest_file(variant: Variant, bits: Sequence[int], scales: Sequence[bool] = (True, False)) -> float:
+    """A lower bound of a width's file size in bytes: its lowest bit depth and fewest scales, entropy coded as well
+    as it gets, with the rate-control record."""
+    return MIN_CODED_FRACTION * min(bitstream.file_size(variant, min(bits), pc) for pc in scales) + RATE_CONTROL_BYTES
 
 
 def search_bound(settings: SearchSettings, steps: int) -> dict[str, int]:
     """The most work a search can do: trainings, training steps (fine-tunings included), candidates measured."""
-    widths, bits = len(settings.widths), len(settings.bits)
+    widths, bits = len(settings.widths), len(settings.bits) * len(settings.scales)
     finetunes = widths * bits if settings.qat_steps else 0
     return {"trainings": widths, "finetunings": finetunes, "steps": widths * steps + finetunes * settings.qat_steps,
             "candidates": widths * bits * (2 if settings.qat_steps else 1)}
@@ -233,33 +233,30 @@ def search(samples: np.ndarray, sample_rate: int, peak: float, target: Target, s
     seconds = len(samples) / sample_rate
     candidates: list[Candidate] = []
     files: dict[str, CompressedClip] = {}
-    metrics = [] if target.is_rate or target.name == "snr" else [target.name]
-    objective = settings.objective if target.is_rate else target.name
+    wanted = sorted({settings.objective, *([] if target.is_rate else [target.name])} - {"snr"})
 
     def measure(compressed: CompressedClip, name: str) -> Candidate:
         heads = reconstruct(compressed)
         played = denoise(heads, sample_rate, "siamese" if settings.denoised and compressed.variant.siam else "none",
                          settings.alpha)
         scores = {"snr": snr_db(samples, played)}
-        wanted = [m for m in {*metrics, objective} - {"snr"}]
         if wanted:
             record = score_pair((samples, sample_rate), (played, sample_rate), settings.kind, metrics=wanted)
             scores.update({m: float(record[m]) for m in wanted})
         data = bitstream.to_bytes(compressed)
         compressed = bitstream.from_bytes(data)  # the coding auto picked
-        candidate = Candidate(name, len(data), seconds, scores)
+        candidate = Candidate(name, len(data) + RATE_CONTROL_BYTES, seconds, scores)  # as written: with the record
         candidates.append(candidate)
         files[name] = compressed
         progress(f"{name}: {candidate.kbps:.1f} kbps, " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         return candidate
 
-    def file_of(model, bits: int) -> CompressedClip:
-        return CompressedClip.from_model(model, sample_rate, len(samples), peak, bits, settings.per_channel,
-                                         settings.entropy)
+    def file_of(model, bits: int, per_channel: bool) -> CompressedClip:
+        return CompressedClip.from_model(model, sample_rate, len(samples), peak, bits, per_channel, settings.entropy)
 
     best_bytes = math.inf
     for variant in _widths_in_order(settings):
-        floor = smallest_file(variant, settings.bits, settings.per_channel)
+        floor = smallest_file(variant, settings.bits, settings.scales)
         if target.is_rate and bitstream.kbps(floor, seconds) > target.value:
             progress(f"{variant.name}: skipped, its smallest possible file ({bitstream.kbps(floor, seconds):.1f} kbps) "
                      "is over the budget")
@@ -268,13 +265,15 @@ def search(samples: np.ndarray, sample_rate: int, peak: float, target: Target, s
             progress(f"{variant.name}: skipped, its smallest possible file is larger than the chosen one")
             break
         trained = load_model(variant, train(variant, samples, config, label=f"{label} {variant.name}").state)
-        width_candidates = [measure(file_of(trained, bits), f"{variant.name} int{bits}") for bits in settings.bits]
-        if settings.qat_steps:
-            for bits in _worth_finetuning(width_candidates, settings.bits, target):
-                qat = qat_config(config, bits, settings.per_channel, settings.qat_steps, settings.qat_lr)
+        for per_channel in settings.scales:
+            name = f"{variant.name} int{{bits}}{'-pc' if per_channel else ''}"
+            plain = [measure(file_of(trained, bits, per_channel), name.format(bits=bits)) for bits in settings.bits]
+            for bits in _worth_finetuning(plain, settings.bits, target) if settings.qat_steps else ():
+                qat = qat_config(config, bits, per_channel, settings.qat_steps, settings.qat_lr)
                 state = train(variant, samples, qat, label=f"{label} {variant.name} qat{bits}",
                               init=trained.state_dict()).state
-                tuned = measure(file_of(load_model(variant, state), bits), f"{variant.name} int{bits} qat")
+                tuned = measure(file_of(load_model(variant, state), bits, per_channel),
+                                name.format(bits=bits) + " qat")
                 if not target.is_rate and not meets(tuned, target):
                     break  # fewer bits will not reach it either
         reached = [c for c in candidates if meets(c, target)]
