@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -35,6 +35,8 @@ RANS_BLOCK = 256
 Layers = Sequence[tuple[bytes, np.ndarray]]
 #: (number of float bytes, number of symbols) of each layer, in file order.
 Shapes = Sequence[tuple[int, int]]
+#: (layer, block start, block end, probabilities) of one block of a rANS stream: its symbols and their model.
+Block = tuple[int, int, int, np.ndarray]
 
 
 class CoderError(ValueError):
@@ -100,28 +102,27 @@ def _rans_blocks(symbols: list[np.ndarray], bits: int):
             counts += np.bincount(values[start:end], minlength=size)
 
 
-def _rans_encode(layers: Layers, bits: int) -> bytes:
+def _encode_stream(symbols: list[np.ndarray], blocks: Iterable[Block]) -> bytes:
+    """Every block of ``symbols`` as one AnsCoder stream (uint32 words, little endian), each with its model."""
     constriction = _require("constriction", "constriction")
     model = constriction.stream.model.Categorical
-    symbols = [s.astype(np.int64) for _, s in layers]
-    blocks = [(symbols[layer][start:end].astype(np.int32), probabilities)
-              for layer, start, end, probabilities in _rans_blocks(symbols, bits)]
+    coded = [(symbols[layer][start:end].astype(np.int32), probabilities) for layer, start, end, probabilities in blocks]
     coder = constriction.stream.stack.AnsCoder()
-    for values, probabilities in reversed(blocks):  # a stack: encode backwards, decode forwards
+    for values, probabilities in reversed(coded):  # a stack: encode backwards, decode forwards
         coder.encode_reverse(values, model(probabilities, perfect=False))
-    return b"".join(floats for floats, _ in layers) + coder.get_compressed().astype("<u4").tobytes()
+    return coder.get_compressed().astype("<u4").tobytes()
 
 
-def _rans_decode(coded: bytes, shapes: Shapes, bits: int) -> bytes:
+def _decode_stream(coded: bytes, words_at: int, shapes: Shapes,
+                   blocks: Callable[[list[np.ndarray]], Iterable[Block]]) -> bytes:
+    """The unpacked payload of a coded one whose stream starts at ``words_at`` and whose scales and biases lead it;
+    ``blocks`` yields each block's model from the symbols decoded before it."""
     constriction = _require("constriction", "constriction")
-    n_floats = sum(n for n, _ in shapes)
-    if len(coded) < n_floats or (len(coded) - n_floats) % 4:
-        raise CoderError(f"{len(coded)} coded bytes cannot hold {n_floats} bytes of scales and biases plus words")
-    words = np.frombuffer(coded, "<u4", offset=n_floats).astype(np.uint32)
+    words = np.frombuffer(coded, "<u4", offset=words_at).astype(np.uint32)
     try:
         coder = constriction.stream.stack.AnsCoder(words)
         symbols = [np.zeros(n, dtype=np.int64) for _, n in shapes]
-        for layer, start, end, probabilities in _rans_blocks(symbols, bits):
+        for layer, start, end, probabilities in blocks(symbols):
             model = constriction.stream.model.Categorical(probabilities, perfect=False)
             symbols[layer][start:end] = coder.decode(model, end - start)
     except (ValueError, RuntimeError) as err:
@@ -133,6 +134,18 @@ def _rans_decode(coded: bytes, shapes: Shapes, bits: int) -> bytes:
         layers.append((coded[pos : pos + n], values))
         pos += n
     return _unpacked(layers)
+
+
+def _rans_encode(layers: Layers, bits: int) -> bytes:
+    symbols = [s.astype(np.int64) for _, s in layers]
+    return b"".join(floats for floats, _ in layers) + _encode_stream(symbols, _rans_blocks(symbols, bits))
+
+
+def _rans_decode(coded: bytes, shapes: Shapes, bits: int) -> bytes:
+    n_floats = sum(n for n, _ in shapes)
+    if len(coded) < n_floats or (len(coded) - n_floats) % 4:
+        raise CoderError(f"{len(coded)} coded bytes cannot hold {n_floats} bytes of scales and biases plus words")
+    return _decode_stream(coded, n_floats, shapes, lambda symbols: _rans_blocks(symbols, bits))
 
 
 # ---- rans-prior: rans whose model starts from a per-layer Laplace or Gaussian prior -----------------------------
@@ -262,21 +275,14 @@ def fit_prior(values: np.ndarray, bits: int) -> Prior:
 
 
 def _prior_encode(layers: Layers, bits: int) -> bytes:
-    constriction = _require("constriction", "constriction")
-    model = constriction.stream.model.Categorical
     symbols = [s.astype(np.int64) for _, s in layers]
     priors = [fit_prior(values, bits) for values in symbols]
-    blocks = [(symbols[layer][start:end].astype(np.int32), probabilities)
-              for layer, start, end, probabilities in _prior_blocks(symbols, bits, priors)]
-    coder = constriction.stream.stack.AnsCoder()
-    for values, probabilities in reversed(blocks):  # a stack: encode backwards, decode forwards
-        coder.encode_reverse(values, model(probabilities, perfect=False))
     params = b"".join(_PRIOR_PARAMS.pack(p.shape | p.adaptation << 4, p.r_q) for p in priors)
-    return b"".join(floats for floats, _ in layers) + params + coder.get_compressed().astype("<u4").tobytes()
+    return (b"".join(floats for floats, _ in layers) + params
+            + _encode_stream(symbols, _prior_blocks(symbols, bits, priors)))
 
 
 def _prior_decode(coded: bytes, shapes: Shapes, bits: int) -> bytes:
-    constriction = _require("constriction", "constriction")
     n_floats = sum(n for n, _ in shapes)
     n_params = _PRIOR_PARAMS.size * len(shapes)
     if len(coded) < n_floats + n_params or (len(coded) - n_floats - n_params) % 4:
@@ -288,22 +294,7 @@ def _prior_decode(coded: bytes, shapes: Shapes, bits: int) -> bytes:
         if packed & 0x0F not in PRIOR_SHAPES:
             raise CoderError(f"layer {layer}: unknown prior shape {packed & 0x0F}")
         priors.append(Prior(packed & 0x0F, r_q, packed >> 4))
-    words = np.frombuffer(coded, "<u4", offset=n_floats + n_params).astype(np.uint32)
-    try:
-        coder = constriction.stream.stack.AnsCoder(words)
-        symbols = [np.zeros(n, dtype=np.int64) for _, n in shapes]
-        for layer, start, end, probabilities in _prior_blocks(symbols, bits, priors):
-            model = constriction.stream.model.Categorical(probabilities, perfect=False)
-            symbols[layer][start:end] = coder.decode(model, end - start)
-    except (ValueError, RuntimeError) as err:
-        raise CoderError(str(err)) from err
-    if not coder.is_empty():
-        raise CoderError("data left over after the last weight")
-    layers, pos = [], 0
-    for (n, _), values in zip(shapes, symbols, strict=True):
-        layers.append((coded[pos : pos + n], values))
-        pos += n
-    return _unpacked(layers)
+    return _decode_stream(coded, n_floats + n_params, shapes, lambda symbols: _prior_blocks(symbols, bits, priors))
 
 
 CODERS: dict[str, Coder] = {
