@@ -248,16 +248,20 @@ def _unpack(data: bytes, count: int, bits: int) -> np.ndarray:
     return np.packbits(full, axis=1).ravel()
 
 
-def to_bytes(clip: CompressedClip) -> bytes:
-    """The file's bytes; with entropy ``auto``, the smallest of none and every coder (the first of equals)."""
+def encode(clip: CompressedClip) -> tuple[bytes, str]:
+    """The file's bytes and the coding they use: with entropy ``auto``, the smallest of none and every coder (the
+    first of equals), which is what a reader of the file will see."""
     if clip.entropy not in ENTROPY_CODINGS:
         raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {clip.entropy!r}")
     bounds = clip_bounds_problem(clip.sample_rate, clip.num_samples)
     if bounds is not None:
         raise ValueError(f"cannot store this clip: {bounds}")
-    if clip.entropy == AUTO:
-        return min((_encoded(clip, entropy) for entropy in STORED_CODINGS), key=len)
-    return _encoded(clip, clip.entropy)
+    codings = STORED_CODINGS if clip.entropy == AUTO else (clip.entropy,)
+    return min(((_encoded(clip, coding), coding) for coding in codings), key=lambda written: len(written[0]))
+
+
+def to_bytes(clip: CompressedClip) -> bytes:
+    return encode(clip)[0]
 
 
 def _encoded(clip: CompressedClip, entropy: str) -> bytes:

@@ -56,10 +56,10 @@ def compress_batch(models: Path, clips: Sequence[str], metas: Sequence[Path], se
                 model, meta["sample_rate"], meta["samples"], meta["peak"], spec["bits"], spec["per_channel"],
                 spec["entropy"],
             )
-            path = out / setting / f"{clip}.ssr"
-            size = bitstream.write(path, compressed)
+            data, coding = bitstream.encode(compressed)
+            size = files.write_bytes(out / setting / f"{clip}.ssr", data)
             rows.append({**labels, "setting": setting, "clip": clip, "bytes": size, "seconds": seconds,
-                         "kbps": bitstream.kbps(size, seconds), **spec, "entropy": bitstream.read(path).entropy,
+                         "kbps": bitstream.kbps(size, seconds), **spec, "entropy": coding,
                          "uncompressed_bytes": bitstream.file_size(variant, spec["bits"], spec["per_channel"])})
     sizes = pd.DataFrame(rows, columns=SIZE_COLUMNS)
     files.write_csv(sizes, out / "sizes.csv")

@@ -463,9 +463,8 @@ class Plan:
         precision = Precision.parse(name)
         quantize = self.config["quantize"]
         if precision.paper_mode:
-            paper = quantize.get(PAPER_SETTING) or {}
-            unset = {"entropy": "none", "qat_steps": 0}
-            if {k: paper.get(k, unset.get(k)) for k in PAPER_SETTING_FIELDS} != PAPER_SETTING_FIELDS:
+            if PAPER_SETTING not in quantize or \
+                    {k: self.quantize_params(PAPER_SETTING)[k] for k in PAPER_SETTING_FIELDS} != PAPER_SETTING_FIELDS:
                 config_error(f"quantize.{PAPER_SETTING}", "int8-paper decodes the paper's int8 file",
                              "set it to {bits: 8, per_channel: false}")
         elif precision.setting is not None and precision.setting not in quantize:
@@ -486,9 +485,9 @@ class Plan:
 
     def qat_params(self, setting: str) -> dict[str, Any]:
         """A fine-tuning job's recipe: the setting's bits and scales in the forward pass, its steps and rate."""
-        spec, training = self.config["quantize"][setting], self.config["training"]
-        return {"bits": spec["bits"], "per_channel": spec["per_channel"], "steps": spec["qat_steps"],
-                "lr": spec["qat_lr"], "device": training["device"],
+        params, training = self.quantize_params(setting), self.config["training"]
+        return {"bits": params["bits"], "per_channel": params["per_channel"], "steps": params["qat_steps"],
+                "lr": self.config["quantize"][setting]["qat_lr"], "device": training["device"],
                 "switches": {k: training[k] for k in ("compile", "tf32", "bf16")}}
 
     def denoise(self, name: str, denoise: str) -> str:

@@ -243,11 +243,10 @@ def search(samples: np.ndarray, sample_rate: int, peak: float, target: Target, s
         if wanted:
             record = score_pair((samples, sample_rate), (played, sample_rate), settings.kind, metrics=wanted)
             scores.update({m: float(record[m]) for m in wanted})
-        data = bitstream.to_bytes(compressed)
-        compressed = bitstream.from_bytes(data)  # the coding auto picked
+        data, coding = bitstream.encode(compressed)
         candidate = Candidate(name, len(data) + RATE_CONTROL_BYTES, seconds, scores)  # as written: with the record
         candidates.append(candidate)
-        files[name] = compressed
+        files[name] = dataclasses.replace(compressed, entropy=coding)  # auto resolved: written again the same
         progress(f"{name}: {candidate.kbps:.1f} kbps, " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         return candidate
 
