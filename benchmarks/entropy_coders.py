@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from siamese_siren import bitstream
-from siamese_siren.bitstream import CompressedClip
-from siamese_siren.coders import STORED_CODINGS
-from siamese_siren.models import Variant
-from siamese_siren.quantize import quantize_model
-from siamese_siren.train import load_model, load_state
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.bitstream import CompressedClip
+from siamese_siren.codec.coders import STORED_CODINGS
+from siamese_siren.codec.models import Variant
+from siamese_siren.codec.quantize import quantize_model
+from siamese_siren.codec.train import load_model, load_state
 
 ROOT = Path(__file__).resolve().parents[1]
 

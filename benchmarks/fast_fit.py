@@ -4,7 +4,7 @@
     python benchmarks/fast_fit.py --paper              # paper scale: 10 s clips, the paper's Siamese SIREN (GPU)
     python benchmarks/fast_fit.py --meta-cost          # Reptile vs MAML: seconds per meta-step, peak memory
 
-1. meta-trains a learned initialisation (Reptile, ``siamese_siren.inits``) on windows of the shipped recordings
+1. meta-trains a learned initialisation (Reptile, ``siamese_siren.codec.inits``) on windows of the shipped recordings
    that overlap none of the scored clips (the workflow's split), and reports its cost;
 2. fits each scored (held-out) clip with the paper's recipe (2500 steps, Adam 1e-4, random init) and with each
    faster recipe at each step budget; prints the steps each needs to reach the loss the paper's recipe ends with,
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from siamese_siren.audio import load_clip
-from siamese_siren.datasets import build_manifest
-from siamese_siren.inits import MetaConfig, meta_train, training_windows
-from siamese_siren.models import VARIANTS, SiameseSiren, Variant, time_grid
-from siamese_siren.train import TrainConfig, train_batch
+from siamese_siren.codec.audio import load_clip
+from siamese_siren.codec.models import VARIANTS, SiameseSiren, Variant, time_grid
+from siamese_siren.codec.train import TrainConfig, train_batch
+from siamese_siren.experiments.inits import MetaConfig, meta_train, training_windows
+from siamese_siren.pipeline.datasets import build_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT / "resources" / "audio"

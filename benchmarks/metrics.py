@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from siamese_siren import metrics as M
-from siamese_siren.audio import load_clip
+from siamese_siren.codec.audio import load_clip
 from siamese_siren.metrics import cdpam as cdpam_metric
 
 DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from siamese_siren.audio import load_clip
-from siamese_siren.bitstream import layer_shapes
-from siamese_siren.models import VARIANTS, SiameseSiren, Variant, time_grid
-from siamese_siren.train import TrainConfig, train, train_batch
+from siamese_siren.codec.audio import load_clip
+from siamese_siren.codec.bitstream import layer_shapes
+from siamese_siren.codec.models import VARIANTS, SiameseSiren, Variant, time_grid
+from siamese_siren.codec.train import TrainConfig, train, train_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "resources" / "audio" / "speech_librivox_0870.flac"

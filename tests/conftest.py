@@ -21,7 +21,7 @@ def music_path() -> Path:
 @pytest.fixture(scope="session")
 def speech_half_second() -> np.ndarray:
     """0.5 s of real speech at 22050 Hz, peak-normalised: small enough to train on in seconds."""
-    from siamese_siren.audio import load_clip
+    from siamese_siren.codec.audio import load_clip
 
     return load_clip(SPEECH, offset=0.5, duration=0.5).samples
 
@@ -29,8 +29,8 @@ def speech_half_second() -> np.ndarray:
 @pytest.fixture(scope="session")
 def trained_small(speech_half_second):
     """A small Siamese SIREN fitted briefly to real speech, as a model in eval mode."""
-    from siamese_siren.models import VARIANTS
-    from siamese_siren.train import TrainConfig, load_model, train
+    from siamese_siren.codec.models import VARIANTS
+    from siamese_siren.codec.train import TrainConfig, load_model, train
 
     variant = VARIANTS["siamese-2x64+1x32"]
     result = train(variant, speech_half_second, TrainConfig(steps=150, progress=False, device="cpu"))

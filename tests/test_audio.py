@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from siamese_siren.audio import RESAMPLER, AudioError, load_clip, resample
+from siamese_siren.codec.audio import RESAMPLER, AudioError, load_clip, resample
 
 
 def test_speech_clip_is_mono_22050_padded_and_normalised(speech_path):

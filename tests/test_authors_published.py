@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 
 from siamese_siren import metrics as M
-from siamese_siren.paper import paper_tables
+from siamese_siren.analysis.paper import paper_tables
 
 DATA = Path(__file__).resolve().parent / "data" / "authors-published"
 CLIPS = ("4", "5")

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_siren import bitstream
-from siamese_siren.bitstream import RATE_CONTROL_BYTES, BitstreamError, CompressedClip, RateControl, file_size
-from siamese_siren.coders import STORED_CODINGS
-from siamese_siren.decode import synthesize
-from siamese_siren.models import VARIANTS, SiameseSiren
-from siamese_siren.quantize import paper_mode, quantize_weight
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.bitstream import RATE_CONTROL_BYTES, BitstreamError, CompressedClip, RateControl, file_size
+from siamese_siren.codec.coders import STORED_CODINGS
+from siamese_siren.codec.decode import synthesize
+from siamese_siren.codec.models import VARIANTS, SiameseSiren
+from siamese_siren.codec.quantize import paper_mode, quantize_weight
 
 
 def _compressed(model, bits=8, per_channel=False):

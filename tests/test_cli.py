@@ -15,10 +15,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from siamese_siren import bitstream
-from siamese_siren.bitstream import CompressedClip
 from siamese_siren.cli import build_parser, main
-from siamese_siren.models import VARIANTS, SiameseSiren, Variant, parameter_count
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.bitstream import CompressedClip
+from siamese_siren.codec.models import VARIANTS, SiameseSiren, Variant, parameter_count
 
 
 def run_cli(*args):
@@ -52,8 +52,8 @@ def test_encode_decode_info_on_real_speech(speech_path, tmp_path, capsys):
 
 
 def test_encode_from_a_learned_init_with_a_schedule_decodes_alone(speech_path, tmp_path, capsys, trained_small):
-    from siamese_siren.inits import LearnedInit, save_init
-    from siamese_siren.train import state_digest
+    from siamese_siren.codec.inits import LearnedInit, save_init
+    from siamese_siren.codec.train import state_digest
 
     small = VARIANTS["siamese-2x64+1x32"]
     state = trained_small.state_dict()  # any state of the architecture serves as a starting point here

@@ -13,10 +13,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siamese_siren import bitstream
-from siamese_siren.bitstream import CompressedClip
 from siamese_siren.cli import main
-from siamese_siren.models import VARIANTS, SiameseSiren
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.bitstream import CompressedClip
+from siamese_siren.codec.models import VARIANTS, SiameseSiren
 
 DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 130}
 SMALL = "siamese-2x64+1x32"

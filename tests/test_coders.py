@@ -5,7 +5,7 @@ import zlib
 import numpy as np
 import pytest
 
-from siamese_siren.coders import (
+from siamese_siren.codec.coders import (
     AUTO,
     CODERS,
     ENTROPY_CODINGS,
@@ -62,7 +62,7 @@ def quantized_layers(bits: int, per_channel: bool, seed: int = 0) -> list[tuple[
     """Layers as the file stores them: bell-shaped float weights with uneven rows, quantized by the codec."""
     import torch
 
-    from siamese_siren.quantize import quantize_weight
+    from siamese_siren.codec.quantize import quantize_weight
 
     rng = np.random.default_rng(seed)
     given = []

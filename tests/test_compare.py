@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren.compare import compare_results, main
+from siamese_siren.analysis.compare import compare_results, main
 
 
 def results(root, *, rows_reversed=False, wav_scale=1.0, wall=1.0, extra_column=False, ssr=b"SSRN\x01"):

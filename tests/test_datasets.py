@@ -17,9 +17,9 @@ import pytest
 import soundfile as sf
 import yaml
 
-from siamese_siren import datasets
-from siamese_siren.audio import resample
-from siamese_siren.datasets import SOURCES, build_manifest, download, selected_clips
+from siamese_siren.codec.audio import resample
+from siamese_siren.pipeline import datasets
+from siamese_siren.pipeline.datasets import SOURCES, build_manifest, download, selected_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT / "resources" / "audio"

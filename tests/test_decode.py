@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from siamese_siren.bitstream import CompressedClip
-from siamese_siren.decode import denoise, output_length, reconstruct, synthesize
-from siamese_siren.models import VARIANTS, Siren
+from siamese_siren.codec.bitstream import CompressedClip
+from siamese_siren.codec.decode import denoise, output_length, reconstruct, synthesize
+from siamese_siren.codec.models import VARIANTS, Siren
 
 
 def test_any_sample_rate_and_chunking(trained_small):

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siamese_siren import figures
+from siamese_siren.analysis.figures import drawing, rate_distortion, scores, spectrograms
 
 RATE = 22050
 
 
 def assert_no_overlapping_text(fig) -> None:
-    overlaps = figures.overlapping_text(fig)
+    overlaps = drawing.overlapping_text(fig)
     assert not overlaps, f"overlapping texts: {overlaps}"
 
 
@@ -30,26 +30,26 @@ def _scores(rng: np.random.Generator, **levels: list) -> pd.DataFrame:
 
 
 def _spectrograms(tmp_path, clip):
-    noisy = figures.add_white_noise(clip, 20)
+    noisy = spectrograms.add_white_noise(clip, 20)
     signals = {"reference": clip, "original-siren\nint8-paper, 2500 steps": noisy,
                "siamese-siren\nint8-paper, 2500 steps": noisy}
-    return figures.spectrograms(signals, RATE, tmp_path / "fig3.png", title="clip speech_librivox_0870")
+    return spectrograms.spectrograms(signals, RATE, tmp_path / "fig3.png", title="clip speech_librivox_0870")
 
 
 def _denoise_ablation(tmp_path, clip):
-    records = _scores(np.random.default_rng(0), kind=["music", "speech"], denoise=figures.DENOISE_ORDER)
-    return figures.denoise_ablation(records, "visqol", tmp_path / "fig4.png")
+    records = _scores(np.random.default_rng(0), kind=["music", "speech"], denoise=scores.DENOISE_ORDER)
+    return scores.denoise_ablation(records, "visqol", tmp_path / "fig4.png")
 
 
 def _noise_perception(tmp_path, clip):
-    return figures.noise_perception(clip, RATE, 20, tmp_path / "fig5.png")
+    return spectrograms.noise_perception(clip, RATE, 20, tmp_path / "fig5.png")
 
 
 def _training_curves(tmp_path, clip, steps=(50, 100, 150, 250, 500, 1000, 2500, 5000, 10000)):
     """The paper's snapshot steps by default; the demo's (10, 20, 30) span less than a decade."""
     records = _scores(np.random.default_rng(1), dataset=["speech", "music"],
                       variant=["optimized-siren", "siamese-siren"], step=list(steps))
-    return figures.training_curves(records.assign(denoise="none"), "visqol", tmp_path / "training_curves.png")
+    return scores.training_curves(records.assign(denoise="none"), "visqol", tmp_path / "training_curves.png")
 
 
 def _training_curves_short(tmp_path, clip):
@@ -68,7 +68,7 @@ def _rate_distortion(tmp_path, clip):
                                 "kbps": 0.9 * k, "visqol_mean": 1 + np.log2(k) / 2.2, "pesq_mean": 1.5}
                                for k in (16, 32, 64)])
     summary = pd.concat([codecs, inr, controlled], ignore_index=True).assign(dataset="speech")
-    return figures.rate_distortion(summary, ["visqol", "pesq"], tmp_path / "rate_distortion_speech.png",
+    return rate_distortion.rate_distortion(summary, ["visqol", "pesq"], tmp_path / "rate_distortion_speech.png",
                                    title="Rate-distortion, speech")
 
 
@@ -76,7 +76,7 @@ def _resolution(tmp_path, clip):
     import soxr
 
     signals = {rate: soxr.resample(clip, RATE, rate) for rate in (16000, 22050, 44100, 48000)}
-    return figures.resolution(signals, tmp_path / "resolution.png", title="siamese-siren, int8")
+    return spectrograms.resolution(signals, tmp_path / "resolution.png", title="siamese-siren, int8")
 
 
 FIGURES = [_spectrograms, _denoise_ablation, _noise_perception, _training_curves, _training_curves_short,
@@ -98,7 +98,7 @@ def test_the_overlap_check_sees_an_overall_title_printed_over_a_panel_title():
     for ax in axes:
         ax.set_title("a panel title")
     fig.suptitle("an overall title", y=0.9)
-    assert {"an overall title", "a panel title"} in [set(pair) for pair in figures.overlapping_text(fig)]
+    assert {"an overall title", "a panel title"} in [set(pair) for pair in drawing.overlapping_text(fig)]
     plt.close(fig)
 
 

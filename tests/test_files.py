@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from siamese_siren import files
-from siamese_siren.audio import write_audio, write_audio_chunks
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import write_audio, write_audio_chunks
 
 
 def leftovers(folder):
@@ -69,7 +69,7 @@ def test_a_write_the_kernel_cuts_off_midway_publishes_nothing(tmp_path):
     target.write_bytes(b"old")
     script = textwrap.dedent(f"""
         import resource, numpy as np
-        from siamese_siren.audio import write_audio
+        from siamese_siren.codec.audio import write_audio
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))  # Python ignores SIGXFSZ: writes get EFBIG
         try:
             write_audio({str(target)!r}, np.zeros(500_000, dtype=np.float32), 22050)
@@ -121,7 +121,7 @@ def test_publish_links_or_copies_over_an_existing_target(tmp_path):
 
 WRITER = textwrap.dedent("""
     import os, sys, zlib
-    from siamese_siren.files import write_bytes
+    from siamese_siren.codec.files import write_bytes
     path, tag, count = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
     for i in range(count):
         body = tag * (2000 + i % 97) + os.urandom(64)  # sizes vary, so a torn file shows as a bad checksum

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from test_plan import ROOT, load
 
-from siamese_siren.findings import check, verdict, write_findings
-from siamese_siren.plan import Plan
+from siamese_siren.analysis.findings import check, verdict, write_findings
+from siamese_siren.pipeline.plan import Plan
 
 #: Speech quality per (library model) in the paper's direction: Table 1's order and Table 2-3's sizes.
 GOOD = {"original-siren": 1.0, "pe-siren": 2.0, "optimized-siren": 2.5, "siamese-siren": 3.0,

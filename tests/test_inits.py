@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_siren.inits import (
-    INIT_FORMAT,
-    InitError,
-    LearnedInit,
-    MetaConfig,
-    load_init,
-    meta_train,
-    save_init,
-    training_windows,
-)
-from siamese_siren.models import SiameseSiren, Variant
-from siamese_siren.train import TrainConfig, state_digest, train
+from siamese_siren.codec.inits import INIT_FORMAT, InitError, LearnedInit, load_init, save_init
+from siamese_siren.codec.models import SiameseSiren, Variant
+from siamese_siren.codec.train import TrainConfig, state_digest, train
+from siamese_siren.experiments.inits import MetaConfig, meta_train, training_windows
 
 TINY = Variant((16, 16), (8,))
 

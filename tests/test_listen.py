@@ -15,8 +15,8 @@ import soundfile as sf
 import yaml
 from test_plan import load, plan_with  # the tests' one way to load a validated config
 
-from siamese_siren.listen import Player, build_page, clip_players, kit_trial
-from siamese_siren.mushra import (
+from siamese_siren.analysis.listen import Player, build_page, clip_players, kit_trial
+from siamese_siren.analysis.mushra import (
     ANCHOR,
     REFERENCE,
     Trial,
@@ -29,7 +29,9 @@ from siamese_siren.mushra import (
     trim,
     write_kit,
 )
-from siamese_siren.plan import ConfigError, Layout, Plan, spread
+from siamese_siren.pipeline.config import ConfigError
+from siamese_siren.pipeline.layout import Layout
+from siamese_siren.pipeline.plan import Plan, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from siamese_siren import metrics as M
-from siamese_siren import numba_cache
-from siamese_siren.audio import load_clip, resample
+from siamese_siren.codec import numba_cache
+from siamese_siren.codec.audio import load_clip, resample
 from siamese_siren.metrics import cdpam as cdpam_metric
 
 DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"
@@ -201,7 +201,7 @@ def test_numba_cache_works_without_numba_cache_dir(tmp_path):
         f"""
         import os
         from siamese_siren import metrics as M
-        from siamese_siren.audio import load_clip
+        from siamese_siren.codec.audio import load_clip
         x = load_clip({str(SPEECH)!r}, 16000, duration=1.5).samples
         rec = M.score_pair((x, 16000), (0.5 * x, 16000), "speech", metrics=("visqol",))
         print("CACHE", os.environ["NUMBA_CACHE_DIR"])

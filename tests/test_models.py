@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from siamese_siren.models import (
+from siamese_siren.codec.models import (
     VARIANTS,
     SiameseSiren,
     SineLayer,

@@ -8,19 +8,11 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
-from siamese_siren.models import VARIANTS, Variant
-from siamese_siren.plan import (
-    RECIPE_KEYS,
-    ConfigError,
-    Layout,
-    Plan,
-    Precision,
-    batch_of,
-    batches,
-    choose_clip,
-    reconstruction_file,
-    validate_config,
-)
+from siamese_siren.analysis.precision import Precision, reconstruction_file
+from siamese_siren.codec.models import VARIANTS, Variant
+from siamese_siren.pipeline.config import ConfigError, validate_config
+from siamese_siren.pipeline.layout import Layout
+from siamese_siren.pipeline.plan import RECIPE_KEYS, Plan, batch_of, batches, choose_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -225,16 +217,17 @@ def test_a_section_set_to_null_is_left_out():
 
 
 def test_the_schemas_metric_choices_are_the_librarys():
-    from siamese_siren.metrics import METRICS, VISQOL_SPEECH_MAPPERS
+    from siamese_siren.metrics import VISQOL_SPEECH_MAPPERS
+    from siamese_siren.metrics.vocabulary import CHOSEN
 
     schema = yaml.safe_load(SCHEMA.read_text())
-    assert set(schema["definitions"]["metric"]["enum"]) == set(METRICS)
+    assert set(schema["definitions"]["metric"]["enum"]) == set(CHOSEN)
     assert set(schema["properties"]["metrics"]["properties"]["visqol_speech_mapper"]["enum"]) == set(
         VISQOL_SPEECH_MAPPERS)
 
 
 def test_the_schemas_entropy_coders_are_the_registrys():
-    from siamese_siren.coders import ENTROPY_CODINGS
+    from siamese_siren.codec.coders import ENTROPY_CODINGS
 
     schema = yaml.safe_load(SCHEMA.read_text())
     setting = schema["properties"]["quantize"]["additionalProperties"]["properties"]

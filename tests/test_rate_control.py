@@ -2,10 +2,10 @@ import math
 
 import pytest
 
-from siamese_siren import bitstream
+from siamese_siren.analysis.rate_control import Candidate, SearchSettings, Target, choose, search_bound, smallest_file
 from siamese_siren.cli import main
-from siamese_siren.models import VARIANTS
-from siamese_siren.rate_control import Candidate, SearchSettings, Target, choose, search_bound, smallest_file
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.models import VARIANTS
 
 ONE_SECOND = 1.0
 

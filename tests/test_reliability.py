@@ -11,12 +11,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siamese_siren import bitstream
-from siamese_siren.audio import AudioError, load_clip
-from siamese_siren.bitstream import BitstreamError, CompressedClip
-from siamese_siren.decode import CHUNK, points_per_call
-from siamese_siren.models import VARIANTS, SiameseSiren, Variant
-from siamese_siren.train import TrainConfig, load_model, train
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.audio import AudioError, load_clip
+from siamese_siren.codec.bitstream import BitstreamError, CompressedClip
+from siamese_siren.codec.decode import CHUNK, points_per_call
+from siamese_siren.codec.models import VARIANTS, SiameseSiren, Variant
+from siamese_siren.codec.train import TrainConfig, load_model, train
 
 SMALL = VARIANTS["siamese-2x64+1x32"]
 

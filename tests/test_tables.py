@@ -9,29 +9,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siamese_siren.models import VARIANTS
-from siamese_siren.paper import PaperMatch, paper_size_measures, paper_tables
-from siamese_siren.tables import (
-    METRIC_COLUMNS,
-    _cell,
-    build_table,
+from siamese_siren.analysis.paper import PaperMatch, paper_size_measures, paper_tables
+from siamese_siren.analysis.rate_distortion import (
     control_accuracy,
     controlled_points,
     equal_quality,
-    fast_fit_losses,
-    fast_fit_records,
     kbps_needed,
     qat_effect,
-    quality_at_steps,
     rd_summary,
-    steps_to_target,
     write_control_accuracy,
     write_equal_quality,
-    write_fast_fit,
     write_kbps_needed,
     write_qat_effect,
-    write_table,
 )
+from siamese_siren.analysis.tables import build_table, format_cell, write_table
+from siamese_siren.codec.models import VARIANTS
+from siamese_siren.metrics.vocabulary import COLUMNS
 
 PAPER_TEXT = Path(__file__).resolve().parents[2] / "shared" / "docs" / "paper-siamese-siren.txt"
 
@@ -129,19 +122,19 @@ def _written(tmp_path: Path, table: pd.DataFrame, caption: str = "Table 1: four 
 
 
 def test_no_interval_below_three_clips_and_a_flag_where_it_leaves_the_scale():
-    assert _cell("visqol", 2.06, 13.43, 2) == "2.06 (N=2)"
-    assert _cell("visqol", 2.06, 0.5, 3) == "2.06 ± 0.50 (N=3)"
-    assert _cell("visqol", 1.2, 0.5, 3) == "1.20 ± 0.50† (N=3)"  # 0.7 is below ViSQOL's 1
-    assert _cell("estoi", -0.01, 0.5, 9) == "-0.01 ± 0.50 (N=9)"  # ESTOI may be negative, STOI may not
-    assert _cell("stoi", 0.1, 0.5, 9) == "0.10 ± 0.50† (N=9)"
-    assert _cell("snr_db", -3.0, 50.0, 4) == "-3.00 ± 50.00 (N=4)"  # no range: never flagged
-    assert _cell("pesq", np.nan, np.nan, 0) == "n/a"
+    assert format_cell("visqol", 2.06, 13.43, 2) == "2.06 (N=2)"
+    assert format_cell("visqol", 2.06, 0.5, 3) == "2.06 ± 0.50 (N=3)"
+    assert format_cell("visqol", 1.2, 0.5, 3) == "1.20 ± 0.50† (N=3)"  # 0.7 is below ViSQOL's 1
+    assert format_cell("estoi", -0.01, 0.5, 9) == "-0.01 ± 0.50 (N=9)"  # ESTOI may be negative, STOI may not
+    assert format_cell("stoi", 0.1, 0.5, 9) == "0.10 ± 0.50† (N=9)"
+    assert format_cell("snr_db", -3.0, 50.0, 4) == "-3.00 ± 50.00 (N=4)"  # no range: never flagged
+    assert format_cell("pesq", np.nan, np.nan, 0) == "n/a"
 
 
 def test_tables_compare_with_the_paper_per_cell_on_the_papers_dataset(tmp_path):
     records, sizes = _records({"pe-siren": 2})
     match = PaperMatch("table1", datasets={"libri": "librispeech", "music": "gtzan"}, models={v: v for v in TABLE1})
-    table = build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(METRIC_COLUMNS), match)
+    table = build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(COLUMNS), match)
     libri = table[table["dataset"] == "libri"].set_index("variant")
     siamese = libri.loc["siamese-siren"]
     assert siamese["estoi_paper"] == 0.93 and siamese["ESTOI"].endswith("(N=5)")
@@ -187,7 +180,7 @@ def test_a_run_off_the_papers_datasets_says_the_papers_numbers_are_not_comparabl
 def test_latex_needs_no_package_and_prints_numbers_and_symbols_as_latex(tmp_path):
     records, sizes = _records({"pe-siren": 2})
     match = PaperMatch("table1", datasets={"libri": "librispeech"}, models={v: v for v in TABLE1})
-    tex = _written(tmp_path, build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(METRIC_COLUMNS),
+    tex = _written(tmp_path, build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(COLUMNS),
                                          match))["tex"]
     assert tex.isascii()  # ±, Δ, †, ≥ as LaTeX commands
     assert r"$\pm$" in tex and r"$\Delta$" in tex
@@ -201,7 +194,7 @@ def test_latex_needs_no_package_and_prints_numbers_and_symbols_as_latex(tmp_path
 def test_latex_compiles_in_a_plain_article_and_fits_the_page(tmp_path):
     records, sizes = _records({"pe-siren": 2})
     match = PaperMatch("table1", datasets={"libri": "librispeech", "music": "gtzan"}, models={v: v for v in TABLE1})
-    _written(tmp_path, build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(METRIC_COLUMNS), match))
+    _written(tmp_path, build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, list(COLUMNS), match))
     (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\input{table1.tex}\n"
                                       "\\end{document}\n")
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
@@ -223,38 +216,6 @@ def test_kbps_needed_reads_na_for_speech_only_metrics_on_music(tmp_path):
                      (lines[0], next(line for line in lines if line.startswith("| music"))))
     assert dict(zip(header, music, strict=True)) == {"dataset": "music", "method": "opus", "pesq ≥ 2": "n/a",
                                                      "visqol ≥ 2": "32.0"}
-
-
-def test_fast_fit_counts_the_steps_to_the_papers_final_loss_per_clip(tmp_path):
-    runs = [("paper", 2, "paper", "float-step2"), ("fast", 2, "fast-2steps", "float"),
-            ("paper", 4, "paper", "float"), ("fast", 4, "fast", "float")]
-    curves = {("paper", "a"): [8.0, 4.0, 2.0, 1.0], ("paper", "b"): [8, 6, 4, 2.0], ("fast-2steps", "a"): [3.0, 1.5],
-              ("fast-2steps", "b"): [3.0, 2.5], ("fast", "a"): [3.0, 0.9, 0.5, 0.4], ("fast", "b"): [3, 2.5, 2, 1.0]}
-    losses = {("speech", variant, clip): np.array(curve) for (variant, clip), curve in curves.items()}
-    per_clip = fast_fit_losses(losses, runs, "paper")
-    fast = per_clip[per_clip["recipe"] == "fast"].set_index(["clip", "budget"])
-    assert fast.loc[("a", 2), "final_over_target"] == 1.5 and np.isnan(fast.loc[("a", 2), "steps_to_target"])
-    assert fast.loc[("a", 4), "steps_to_target"] == 1 and fast.loc[("b", 4), "steps_to_target"] == 2
-    paper = per_clip[per_clip["recipe"] == "paper"].set_index(["clip", "budget"])
-    assert paper.loc[("a", 2), "final_over_target"] == 4.0 and paper.loc[("a", 4), "steps_to_target"] == 3
-    steps = steps_to_target(per_clip).set_index("recipe")
-    assert steps.loc["fast", "median_steps"] == 1.5 and steps.loc["fast", "max_steps"] == 2
-    assert steps.loc["paper", "median_steps"] == 3 and steps.loc["fast", "reached"] == 2
-
-    records = pd.DataFrame({"dataset": "speech", "variant": ["paper", "paper", "fast", "fast", "fast"],
-                            "clip": ["a", "a", "a", "a", "a"], "precision": ["float-step2", "float", "float",
-                                                                              "float", "int8"],
-                            "denoise": ["none", "none", "none", "siamese", "none"], "pesq": [1.0, 2.0, 3.0, 9, 9]})
-    chosen = fast_fit_records(records, runs)
-    assert sorted(zip(chosen["recipe"], chosen["budget"], chosen["pesq"], strict=True)) == [
-        ("fast", 4, 3.0), ("paper", 2, 1.0), ("paper", 4, 2.0)]
-    quality = quality_at_steps(chosen, ["pesq", "cdpam"])
-    write_fast_fit(steps_to_target(per_clip), per_clip, quality, tmp_path / "f.csv", tmp_path / "f.md", "Fast")
-    text = re.sub(r" +", " ", (tmp_path / "f.md").read_text())
-    assert "| speech | fast | 2 | 1.5 (max 2) |" in text and "| speech | paper | 2 | 3 (max 3) |" in text
-    assert "| speech | paper | 2 | 1.00 (N=1) | 3.50 |" in text and "| speech | fast | 2 | n/a | 1.38 |" in text
-    long = pd.read_csv(tmp_path / "f.csv")
-    assert set(long["measure"]) >= {"median_steps", "pesq", "median final loss / paper's final loss"}
 
 
 def _inr(dataset, clip, variant, precision, kbps, **scores):

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from siamese_siren import train as train_module
-from siamese_siren.models import VARIANTS, Variant, time_grid
-from siamese_siren.train import KEEP, TrainConfig, TrainingDiverged, load_model, train, train_batch
+from siamese_siren.codec import train as train_module
+from siamese_siren.codec.models import VARIANTS, Variant, time_grid
+from siamese_siren.codec.train import KEEP, TrainConfig, TrainingDiverged, load_model, train, train_batch
 
 SMALL = VARIANTS["siamese-2x64+1x32"]
 
@@ -46,7 +46,7 @@ def test_cpu_fallback_is_logged_once_per_process(speech_half_second, caplog):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     train_module._say_no_cuda.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="siamese_siren.train"):
+    with caplog.at_level(logging.WARNING, logger="siamese_siren.codec.train"):
         for _ in range(2):
             train(SMALL, speech_half_second[:100], TrainConfig(steps=1, progress=False))
     assert [r.getMessage() for r in caplog.records].count(
@@ -199,7 +199,7 @@ def test_training_from_an_init_starts_where_it_ends_and_records_it(speech_half_s
 
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_fake_quantization_is_the_files_rounding_with_a_straight_through_gradient(per_channel):
-    from siamese_siren.quantize import fake_quantize, quantize_weight
+    from siamese_siren.codec.quantize import fake_quantize, quantize_weight
 
     stacked = (torch.randn(3, 12, 20) * 0.05).requires_grad_()
     for bits in (3, 5, 8):
@@ -212,8 +212,8 @@ def test_fake_quantization_is_the_files_rounding_with_a_straight_through_gradien
 
 
 def test_quantization_aware_fine_tuning_beats_post_training_quantization(speech_half_second, tmp_path):
-    from siamese_siren.quantize import load_quantized, quantize_model
-    from siamese_siren.train import SiameseSiren, finetune_quantized, load_state
+    from siamese_siren.codec.quantize import load_quantized, quantize_model
+    from siamese_siren.codec.train import SiameseSiren, finetune_quantized, load_state
 
     trained = train(SMALL, speech_half_second, TrainConfig(steps=300, lr=1e-3, progress=False, device="cpu")).state
 

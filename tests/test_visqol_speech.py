@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamese_siren.audio import load_clip, resample
+from siamese_siren.codec.audio import load_clip, resample
 from siamese_siren.metrics import visqol
 
 DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"

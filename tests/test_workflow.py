@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 import yaml
 
-from siamese_siren import bitstream
-from siamese_siren.inits import load_init
-from siamese_siren.models import Variant, parameter_count
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.inits import load_init
+from siamese_siren.codec.models import Variant, parameter_count
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ROOT / "tests" / "workflow" / "config.yaml"

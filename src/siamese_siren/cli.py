@@ -27,14 +27,28 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from . import __version__, bitstream, files
-from .audio import SAMPLE_RATE, AudioError, load_clip, output_format, write_audio_chunks
-from .bitstream import MAX_SAMPLE_RATE, MAX_SECONDS, MIN_SAMPLE_RATE, MIN_SAMPLES, BitstreamError, CompressedClip
-from .decode import DEFAULT_ALPHA, decoded_chunks, output_problem
-from .inits import InitError, load_init
-from .models import VARIANTS, get_variant, parameter_count, variant_name
-from .rate_control import DEFAULT_BITS, DEFAULT_WIDTHS, HIGHER_IS_BETTER, SearchSettings, Target, search, search_bound
-from .train import (
+from siamese_siren.analysis.rate_control import (
+    DEFAULT_BITS,
+    DEFAULT_WIDTHS,
+    SearchSettings,
+    Target,
+    search,
+    search_bound,
+)
+from siamese_siren.codec import bitstream, files
+from siamese_siren.codec.audio import SAMPLE_RATE, AudioError, load_clip, output_format, write_audio_chunks
+from siamese_siren.codec.bitstream import (
+    MAX_SAMPLE_RATE,
+    MAX_SECONDS,
+    MIN_SAMPLE_RATE,
+    MIN_SAMPLES,
+    BitstreamError,
+    CompressedClip,
+)
+from siamese_siren.codec.decode import DEFAULT_ALPHA, decoded_chunks, output_problem
+from siamese_siren.codec.inits import InitError, load_init
+from siamese_siren.codec.models import VARIANTS, get_variant, parameter_count, variant_name
+from siamese_siren.codec.train import (
     KEEP,
     QAT_LR,
     SCHEDULES,
@@ -45,6 +59,9 @@ from .train import (
     qat_config,
     train,
 )
+from siamese_siren.metrics.vocabulary import TARGETABLE
+
+from . import __version__
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 MAX_STEPS = 1_000_000
@@ -297,12 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("--kbps", type=float, default=None, help="the best file at or under this bitrate")
     control.add_argument("--quality", default=None, metavar="METRIC=Q",
                          help="the smallest file reaching this quality, e.g. visqol=3.5, pesq=2.5, cdpam=0.2 "
-                              f"(metrics: {', '.join(HIGHER_IS_BETTER)})")
+                              f"(metrics: {', '.join(TARGETABLE)})")
     control.add_argument("--widths", default=",".join(DEFAULT_WIDTHS),
                          help="variants tried, comma-separated (default %(default)s)")
     control.add_argument("--search-bits", default=",".join(map(str, DEFAULT_BITS)),
                          help="bit depths tried (default %(default)s)")
-    control.add_argument("--objective", default="snr", choices=list(HIGHER_IS_BETTER),
+    control.add_argument("--objective", default="snr", choices=list(TARGETABLE),
                          help="what a kbps target maximises (snr: free to measure)")
     control.add_argument("--kind", default=None, choices=["speech", "music"],
                          help="metric modes of a quality target (default: speech for pesq/stoi/estoi, else music)")

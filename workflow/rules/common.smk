@@ -1,23 +1,16 @@
 # Input functions and the checkpoint plumbing. What the config asks for and where each file goes is decided by
-# siamese_siren.plan (no Snakemake there, unit-tested in tests/test_plan.py); this file only connects it to the DAG.
+# siamese_siren.pipeline.plan (no Snakemake there, unit-tested in tests/test_plan.py); this file only connects it to the DAG.
 import os
 from collections.abc import Mapping
 
 from snakemake.utils import validate
 
-from siamese_siren.datasets import SOURCES, read_manifest, selected_clips
-from siamese_siren.inits import training_windows
-from siamese_siren.models import parameter_count
-from siamese_siren.plan import (
-    Plan,
-    Precision,
-    batch_of,
-    batches,
-    choose_clip,
-    config_error,
-    spread,
-    validate_config,
-)
+from siamese_siren.pipeline.datasets import SOURCES, read_manifest, selected_clips
+from siamese_siren.experiments.inits import training_windows
+from siamese_siren.codec.models import parameter_count
+from siamese_siren.analysis.precision import Precision
+from siamese_siren.pipeline.config import config_error, validate_config
+from siamese_siren.pipeline.plan import Plan, batch_of, batches, choose_clip, spread
 
 
 validate_config(config, lambda checked: validate(checked, schema="../schemas/config.schema.yaml"))
@@ -180,7 +173,7 @@ def resolution_inputs(wildcards):
 
 
 def init_windows(wildcards):
-    """The meta-training side of the split (siamese_siren.inits.training_windows), from the datasets' manifests."""
+    """The meta-training side of the split (siamese_siren.experiments.inits.training_windows), from the datasets' manifests."""
     params = PLAN.init_params(wildcards.name)
     manifests = {d: read_manifest(checkpoints.dataset_manifest.get(dataset=d).output[0])
                  for d in PLAN.init_datasets(wildcards.name)}
@@ -199,7 +192,7 @@ def fast_fit_inputs(wildcards):
 
 
 def listen_clips(dataset):
-    """{clip: batch} of the clips on the page: listen.clips of them, evenly spaced (siamese_siren.plan.spread)."""
+    """{clip: batch} of the clips on the page: listen.clips of them, evenly spaced (siamese_siren.pipeline.plan.spread)."""
     return {c: clip_batch(dataset, c) for c in spread(list(CLIPS[dataset]), config["listen"]["clips"])}
 
 
@@ -225,7 +218,7 @@ def listen_inputs(wildcards):
 
 def listen_params(wildcards):
     """What the page script needs besides its files: the clips, what it plays, sizes it cannot read, and the results
-    folder (every path of siamese_siren.plan.Layout, the links between the page and the run's files)."""
+    folder (every path of siamese_siren.pipeline.plan.Layout, the links between the page and the run's files)."""
     return {
         "results": config["results"],
         "clips": {d: listen_clips(d) for d in PLAN.datasets},

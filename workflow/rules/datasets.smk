@@ -2,7 +2,7 @@
 # download resumes) and extract. Every dataset, a user's folder too, is listed once in a manifest (every file with
 # its duration, native rate, channels, label and status; unreadable and silent files recorded as skipped with the
 # reason). The manifest is a checkpoint: how the DAG learns its clips is explained at Clips in common.smk. The
-# logic is siamese_siren.datasets.
+# logic is siamese_siren.pipeline.datasets.
 
 # Downloads run where the internet is: on the submitting host, never on cluster compute nodes.
 localrules:

@@ -1,7 +1,7 @@
 rule evaluate:
     """A batch's trained networks -> .ssr files for every quantize setting a target reads -> the reconstructions the
     tables and figures need -> every metric of each against its prepared clip. One job per batch: each step alone
-    was mostly start-up (siamese_siren.evaluate)."""
+    was mostly start-up (siamese_siren.analysis.evaluate)."""
     input:
         models=L.models("{dataset}", "{variant}", "{batch}"),
         finetuned=lambda wc: [L.finetuned(wc.dataset, wc.variant, s, wc.batch)

@@ -1,6 +1,7 @@
 import pandas as pd
 
-from siamese_siren import files, jobs
+from siamese_siren.codec import files
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -3,9 +3,10 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren import files, jobs
-from siamese_siren.audio import write_audio
-from siamese_siren.codecs import codec, round_trip
+from siamese_siren.analysis.reference_codecs import codec, round_trip
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import write_audio
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

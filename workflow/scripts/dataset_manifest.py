@@ -1,7 +1,7 @@
 from collections import Counter
 
-from siamese_siren import jobs
-from siamese_siren.datasets import SELECTED, SKIPPED, build_manifest, write_manifest
+from siamese_siren.pipeline import jobs
+from siamese_siren.pipeline.datasets import SELECTED, SKIPPED, build_manifest, write_manifest
 
 jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 spec = dict(snakemake.params.spec)  # noqa: F821

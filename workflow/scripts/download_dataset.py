@@ -1,7 +1,7 @@
 import sys
 
-from siamese_siren import jobs
-from siamese_siren.datasets import DatasetError, download
+from siamese_siren.pipeline import jobs
+from siamese_siren.pipeline.datasets import DatasetError, download
 
 console = sys.__stderr__
 jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.tables import equal_quality, rd_summary, write_equal_quality
+from siamese_siren.analysis.rate_distortion import equal_quality, rd_summary, write_equal_quality
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from siamese_siren import jobs
-from siamese_siren.evaluate import compress_batch, decode_batch, score_batch
+from siamese_siren.analysis.evaluate import compress_batch, decode_batch, score_batch
+from siamese_siren.pipeline import jobs
 
 
 def main(sm) -> None:

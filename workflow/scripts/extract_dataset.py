@@ -1,5 +1,5 @@
-from siamese_siren import jobs
-from siamese_siren.datasets import extract, file_sha256
+from siamese_siren.pipeline import jobs
+from siamese_siren.pipeline.datasets import extract, file_sha256
 
 jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 archive, p = snakemake.input[0], snakemake.params  # noqa: F821

@@ -2,15 +2,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.figures import fast_fit
-from siamese_siren.tables import (
+from siamese_siren.experiments.fast_fit import (
+    fast_fit_figure,
     fast_fit_losses,
     fast_fit_records,
     quality_at_steps,
     steps_to_target,
     write_fast_fit,
 )
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
@@ -27,4 +27,4 @@ quality = quality_at_steps(records, spec["metrics"])
 caption = (f"Fast fitting: {', '.join(spec['recipes'])} against the paper's recipe ({spec['baseline']}), "
            f"each run for {', '.join(map(str, spec['steps']))} steps.")
 write_fast_fit(steps_to_target(per_clip), per_clip, quality, sm.output.csv, sm.output.md, caption)
-fast_fit(records, per_clip, spec["metrics"], sm.output.figure)
+fast_fit_figure(records, per_clip, spec["metrics"], sm.output.figure)

@@ -1,7 +1,7 @@
 import soundfile as sf
 
-from siamese_siren import jobs
-from siamese_siren.figures import noise_perception
+from siamese_siren.analysis.figures.spectrograms import noise_perception
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -1,8 +1,8 @@
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.figures import rate_distortion
-from siamese_siren.tables import rd_summary
+from siamese_siren.analysis.figures.rate_distortion import rate_distortion
+from siamese_siren.analysis.rate_distortion import rd_summary
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

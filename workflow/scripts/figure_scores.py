@@ -1,7 +1,7 @@
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.figures import denoise_ablation, training_curves
+from siamese_siren.analysis.figures.scores import denoise_ablation, training_curves
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

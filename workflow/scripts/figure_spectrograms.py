@@ -2,9 +2,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from siamese_siren import jobs
-from siamese_siren.figures import spectrograms
-from siamese_siren.plan import reconstruction_file
+from siamese_siren.analysis.figures.spectrograms import spectrograms
+from siamese_siren.analysis.precision import reconstruction_file
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.codecs import codec
-from siamese_siren.listen import build_page, clip_players, kit_trial
-from siamese_siren.mushra import write_kit
-from siamese_siren.plan import Layout, spread
+from siamese_siren.analysis.listen import build_page, clip_players, kit_trial
+from siamese_siren.analysis.mushra import write_kit
+from siamese_siren.analysis.reference_codecs import codec
+from siamese_siren.pipeline import jobs
+from siamese_siren.pipeline.layout import Layout
+from siamese_siren.pipeline.plan import spread
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -2,10 +2,12 @@ import csv
 
 import torch
 
-from siamese_siren import files, jobs
-from siamese_siren.audio import AudioError, load_clip
-from siamese_siren.inits import MetaConfig, meta_train, save_init
-from siamese_siren.models import Variant
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import AudioError, load_clip
+from siamese_siren.codec.inits import save_init
+from siamese_siren.codec.models import Variant
+from siamese_siren.experiments.inits import MetaConfig, meta_train
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

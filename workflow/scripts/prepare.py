@@ -1,7 +1,8 @@
 import json
 
-from siamese_siren import files, jobs
-from siamese_siren.audio import load_clip, write_audio
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import load_clip, write_audio
+from siamese_siren.pipeline import jobs
 
 jobs.start(snakemake.log[0])  # noqa: F821 (snakemake is injected)
 p = snakemake.params  # noqa: F821

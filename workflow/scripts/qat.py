@@ -4,9 +4,9 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from siamese_siren import jobs
-from siamese_siren.models import Variant
-from siamese_siren.train import TrainConfig, finetune_quantized, load_state, qat_config
+from siamese_siren.codec.models import Variant
+from siamese_siren.codec.train import TrainConfig, finetune_quantized, load_state, qat_config
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

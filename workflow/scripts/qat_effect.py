@@ -1,7 +1,7 @@
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.tables import qat_effect, write_qat_effect
+from siamese_siren.analysis.rate_distortion import qat_effect, write_qat_effect
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from siamese_siren import jobs
-from siamese_siren.tables import control_accuracy, write_control_accuracy
+from siamese_siren.analysis.rate_distortion import control_accuracy, write_control_accuracy
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

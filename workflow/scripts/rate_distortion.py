@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from siamese_siren import files, jobs
-from siamese_siren.tables import (
+from siamese_siren.analysis.rate_distortion import (
     codec_points,
     controlled_points,
     inr_points,
@@ -11,6 +10,8 @@ from siamese_siren.tables import (
     rd_summary,
     write_kbps_needed,
 )
+from siamese_siren.codec import files
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

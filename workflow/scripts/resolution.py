@@ -1,10 +1,11 @@
 from pathlib import Path
 
-from siamese_siren import bitstream, jobs
-from siamese_siren.audio import write_audio
-from siamese_siren.decode import reconstruct
-from siamese_siren.figures import resolution
-from siamese_siren.plan import Precision
+from siamese_siren.analysis.figures.spectrograms import resolution
+from siamese_siren.analysis.precision import Precision
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.audio import write_audio
+from siamese_siren.codec.decode import reconstruct
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -3,9 +3,10 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren import files, jobs
-from siamese_siren.audio import resample
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import resample
 from siamese_siren.metrics import score_pairs
+from siamese_siren.pipeline import jobs
 
 
 def main(sm) -> None:

@@ -3,10 +3,10 @@ import os
 import soundfile as sf
 import torch
 
-from siamese_siren import jobs
-from siamese_siren.inits import load_init
-from siamese_siren.models import Variant
-from siamese_siren.train import TrainConfig, train_and_save
+from siamese_siren.codec.inits import load_init
+from siamese_siren.codec.models import Variant
+from siamese_siren.codec.train import TrainConfig, train_and_save
+from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -6,11 +6,11 @@ package version that produced it and, where it could not be computed, NaN plus a
 Conventions, so that a score never depends on how the caller happened to hand over the audio:
 
 * Signals are mono float arrays in [-1, 1], each with its own sample rate (a ``(samples, rate)`` tuple or a
-  :class:`~siamese_siren.audio.Clip`).
+  :class:`~siamese_siren.codec.audio.Clip`).
 * A degraded signal at another rate than its reference is first resampled to the reference's rate.
 * Lengths are then aligned by trimming both to the shorter one (no padding: zeros added to one side would be
   scored as a dropout). ``trimmed_samples`` in the record says how much was cut, at the reference's rate.
-* Every rate change uses :func:`siamese_siren.audio.resample` (soxr VHQ): the resampler alone moves ViSQOL by
+* Every rate change uses :func:`siamese_siren.codec.audio.resample` (soxr VHQ): the resampler alone moves ViSQOL by
   0.03-0.09, so the metrics' own resamplers are never used (STOI is fed at its internal 10 kHz for that reason).
 * A reference that is digital silence makes every metric of the pair NaN: all of them compare against it, and
   some (ViSQOL) return a confident, meaningless score instead of failing.
@@ -28,13 +28,12 @@ pooling and merging in :mod:`.scoring`. Importing this package imports none of t
 from .cdpam import cdpam_distances
 from .common import KINDS, SignalLike
 from .distances import log_spectral_distance, snr_db
-from .scoring import DEFAULT_METRICS, METRICS, metric_versions, score_many, score_pair, score_pairs
+from .scoring import DEFAULT_METRICS, metric_versions, score_many, score_pair, score_pairs
 from .visqol import SPEECH_MAPPERS as VISQOL_SPEECH_MAPPERS
 
 __all__ = [
     "DEFAULT_METRICS",
     "KINDS",
-    "METRICS",
     "VISQOL_SPEECH_MAPPERS",
     "SignalLike",
     "cdpam_distances",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from siamese_siren.audio import resample
+from siamese_siren.codec.audio import resample
 
 from .common import package_version
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from siamese_siren.audio import Clip
+from siamese_siren.codec.audio import Clip
 
 SignalLike = tuple[np.ndarray, int] | Clip
 

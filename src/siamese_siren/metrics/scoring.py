@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from siamese_siren.audio import RESAMPLER, Clip, resample
+from siamese_siren.codec.audio import RESAMPLER, Clip, resample
 
 from . import cdpam, pesq, stoi, visqol
 from .common import KINDS, PairMetric, SignalLike, as_signal, finite, is_silent, run
 from .distances import log_spectral_distance, snr_db
+from .vocabulary import CHOSEN
 
-METRICS = ("visqol", "cdpam", "pesq", "stoi", "estoi")
 #: PESQ and (E)STOI are speech measures: on music they produce numbers without meaning.
 DEFAULT_METRICS = {"music": ("visqol", "cdpam"), "speech": ("visqol", "cdpam", "pesq", "stoi", "estoi")}
 
@@ -35,17 +35,17 @@ def _pair_metric(name: str, kind: str, visqol_speech_mapper: str) -> PairMetric:
 def metric_versions(kind: str, visqol_speech_mapper: str = visqol.DEFAULT_SPEECH_MAPPER) -> dict[str, str]:
     """Package versions behind each metric for ``kind``, as recorded in every score record."""
     return {m: cdpam.version() if m == "cdpam" else _pair_metric(m, kind, visqol_speech_mapper).version
-            for m in METRICS}
+            for m in CHOSEN}
 
 
 def _check_args(kind: str, metrics: Iterable[str] | None) -> tuple[str, ...]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     chosen = tuple(DEFAULT_METRICS[kind] if metrics is None else metrics)
-    unknown = sorted(set(chosen) - set(METRICS))
+    unknown = sorted(set(chosen) - set(CHOSEN))
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}; choose from {METRICS} (SNR and LSD are always computed)")
-    return tuple(m for m in METRICS if m in chosen)
+        raise ValueError(f"unknown metrics {unknown}; choose from {CHOSEN} (SNR and LSD are always computed)")
+    return tuple(m for m in CHOSEN if m in chosen)
 
 
 # --- step 1: validate and align ------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def score_pairs(
     """Score many (reference, degraded) pairs in one process; one flat record per pair, in order.
 
     ``kind``: "music" or "speech" (picks the ViSQOL mode and the default ``metrics``, see ``DEFAULT_METRICS``).
-    ``metrics``: a subset of ``METRICS``; SNR and LSD are always computed.
+    ``metrics``: a subset of ``CHOSEN``; SNR and LSD are always computed.
     ``workers`` > 1 runs SNR, LSD, ViSQOL, PESQ and (E)STOI in a process pool of that size while CDPAM runs batched
     in this process (on ``device``, CUDA by default when present). A pool costs a few seconds to start, so use it
     for batches, not single pairs. Pairs that share the same reference array object and length reuse its

@@ -33,8 +33,7 @@ def _mapper(kind: str, speech_mapper: str) -> str:
 @cache
 def api(kind: str, speech_mapper: str = DEFAULT_SPEECH_MAPPER) -> Any:
     """One configured ViSQOL per process, mode and mapper (the SVR / lattice models load once)."""
-    from siamese_siren import numba_cache
-
+    from siamese_siren.codec import numba_cache
     numba_cache.configure()  # visqol imports numba: its compiled code must land in a cache we can write
     from visqol import VisqolApi
 

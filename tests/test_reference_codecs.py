@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siamese_siren import codecs
-from siamese_siren.audio import load_clip, resample
-from siamese_siren.tables import codec_points, inr_points, kbps_for_quality, kbps_needed, rd_summary
+from siamese_siren.analysis import reference_codecs as codecs
+from siamese_siren.analysis.rate_distortion import codec_points, inr_points, kbps_for_quality, kbps_needed, rd_summary
+from siamese_siren.codec.audio import load_clip, resample
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                 reason="ffmpeg is a system dependency (apt-get install ffmpeg; .ci/run installs it)")

@@ -11,7 +11,7 @@ Why these choices:
   player.
 * **Static and relative**: no script, no server, no network; every link is relative to the page, so it works
   opened from disk and in a copy of the whole results folder.
-* **Large runs**: the page holds ``listen.clips`` clips per dataset (see :func:`siamese_siren.plan.spread`);
+* **Large runs**: the page holds ``listen.clips`` clips per dataset (see :func:`siamese_siren.pipeline.plan.spread`);
   players have ``preload="none"`` and thumbnails ``loading="lazy"``, so the browser fetches only what is played or
   scrolled to.
 """
@@ -24,21 +24,32 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from . import files, numba_cache
-from .audio import resample, write_audio
-from .bitstream import kbps as file_kbps
+from siamese_siren.codec import files, numba_cache
+from siamese_siren.codec.audio import resample, write_audio
+from siamese_siren.codec.bitstream import kbps as file_kbps
+from siamese_siren.metrics import vocabulary
+
 from .mushra import Trial, nearest_bitrate
-from .plan import Layout, Precision, reconstruction_file
-from .tables import METRIC_COLUMNS, METRIC_LABELS
+from .precision import Precision, reconstruction_file
 
 #: Thumbnail size in pixels (mel bands x time columns) and its dB range below the reference's loudest band.
 THUMB_BANDS, THUMB_COLUMNS, THUMB_FLOOR_DB = 48, 192, -80.0
+
+
+class RunFiles(Protocol):
+    """Where a run keeps the files the page plays (the workflow's results layout is one)."""
+
+    def clip(self, dataset: str, clip: str) -> str: ...
+    def reconstructions(self, dataset: str, variant: str, batch: str) -> str: ...
+    def compressed(self, dataset: str, variant: str, setting: str, batch: str) -> str: ...
+    def codec(self, dataset: str, codec: str, batch: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,7 @@ class Player:
 def _scores(row: pd.Series | None) -> dict[str, float]:
     if row is None:
         return {}
-    return {m: float(row[m]) for m in METRIC_COLUMNS if m in row and pd.notna(row[m])}
+    return {m: float(row[m]) for m in vocabulary.COLUMNS if m in row and pd.notna(row[m])}
 
 
 def _one(frame: pd.DataFrame, **match: object) -> pd.Series | None:
@@ -72,7 +83,7 @@ def _one(frame: pd.DataFrame, **match: object) -> pd.Series | None:
 
 
 def clip_players(
-    layout: Layout,
+    layout: RunFiles,
     dataset: str,
     clip: str,
     batch: str,
@@ -186,7 +197,7 @@ def _number(value: float, digits: int) -> str:
 def _means_table(name: str, table: pd.DataFrame) -> str:
     """A paper table's shown cells (mean ± CI, N), rows by dataset then kbps."""
     columns = [c for c in ("dataset", "variant", "params", "file bytes", "kbps") if c in table]
-    columns += [label for label in METRIC_LABELS.values() if label in table]
+    columns += [m.label for m in vocabulary.VOCABULARY if m.label in table]
     rows = table.sort_values(["dataset", "kbps"], kind="stable") if "kbps" in table else table
     head = "".join(f'<th class="{"l" if c in ("dataset", "variant") else ""}">{html.escape(c)}</th>' for c in columns)
     def cell(row: pd.Series, column: str) -> str:
@@ -201,7 +212,7 @@ def _clip_table(dataset: str, clip: str, players: Sequence[Player], media: Path,
                 metrics: Sequence[str]) -> str:
     head = ("<tr><th class=l>listen</th><th class=l>log-mel</th><th class=l>what</th><th class=l>precision</th>"
             "<th class=l>denoise</th><th>bytes</th><th>kbps</th>"
-            + "".join(f"<th>{html.escape(METRIC_LABELS.get(m, m))}</th>" for m in metrics)
+            + "".join(f"<th>{html.escape(vocabulary.label(m))}</th>" for m in metrics)
             + "<th class=l>files</th></tr>")
     rows = []
     for p in players:
@@ -234,7 +245,7 @@ def render(
     note: str = "",
 ) -> str:
     """The page: per-table means, then per dataset and clip a table of players. ``page``: {dataset: {clip: players}}."""
-    metrics = [m for m in METRIC_COLUMNS
+    metrics = [m for m in vocabulary.COLUMNS
                if any(m in p.scores for clips in page.values() for ps in clips.values() for p in ps)]
     nav = "".join(f'<a href="#{html.escape(d)}">{html.escape(d)} ({len(clips)} clips)</a>' for d, clips in page.items())
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"

@@ -4,7 +4,7 @@ from its bitstream): each has a name, the id the file stores, an encoder and a d
 A coder sees the payload as layers, each a run of float bytes (scales and biases, stored as they are) and a run of
 weight symbols (offset integers ``0 .. 2^bits - 1``, one per weight). ``encode`` turns them into coded bytes;
 ``decode`` turns coded bytes back into the *unpacked* payload (each layer's float bytes followed by one byte per
-symbol), given how many float bytes and symbols each layer has. :mod:`siamese_siren.bitstream` owns everything
+symbol), given how many float bytes and symbols each layer has. :mod:`siamese_siren.codec.bitstream` owns everything
 else: the header, the plain bit-packed payload (entropy ``none``), the coder id and size fields, and the CRC.
 
 The coders: ``zstd`` (1), ``rans`` (2: an adaptive model that starts uniform) and ``rans-prior`` (3: the model
@@ -13,7 +13,7 @@ and stores in 3 bytes; its tables are built with exact arithmetic only, so every
 Measured on the trained networks of ``results/paper-small`` (8 clips x 6 variants, bits 3..8), ``rans-prior``
 files are 0.3 to 14 % smaller than ``rans`` files, 2.0 % on average, never larger (on untrained, uniform weights
 they can be a few bytes larger: ``auto`` then keeps another). The setting ``auto`` (not a
-coder) makes :mod:`siamese_siren.bitstream` write whichever of none and the coders gives the smallest file.
+coder) makes :mod:`siamese_siren.codec.bitstream` write whichever of none and the coders gives the smallest file.
 
 Adding a coder: write its two functions and add one entry to :data:`CODERS` with a new id.
 """

@@ -7,7 +7,7 @@ together where a peak would clip) and one length (with 20 ms fades, so that no c
 format webMUSHRA loads. Condition names are the stimuli keys, which webMUSHRA shows to nobody (the page is blind)
 and writes into its ratings.
 
-The analysis: ``python -m siamese_siren.mushra mushra.csv`` reads the CSV webMUSHRA exports
+The analysis: ``python -m siamese_siren.analysis.mushra mushra.csv`` reads the CSV webMUSHRA exports
 (``results/<testId>/mushra.csv``: ``trial_id``, ``rating_stimulus``, ``rating_score``, ...) and prints one row per
 condition: mean score, 95% confidence interval (Student t) and N. With ``--listener COLUMN`` it first applies the
 recommendation's post-screening: a listener who rates the hidden reference below 90 in more than 15% of the
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files
-from .audio import write_audio
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import write_audio
 
 #: The low-pass anchor's cut-off (ITU-R BS.1534-3, the "low-quality anchor").
 ANCHOR_CUTOFF_HZ = 3500.0
@@ -138,7 +138,7 @@ One page per clip: hidden reference, 3.5 kHz low-pass anchor (`{ANCHOR}`) and th
 1. Copy this folder into webMUSHRA as `{WEBMUSHRA_FOLDER}/` (config paths are relative to webMUSHRA's root).
 2. Serve webMUSHRA (its PHP service writes the ratings) and open
    `?config={WEBMUSHRA_FOLDER.split('/', 1)[1]}/config.yaml`.
-3. After the sessions: `python -m siamese_siren.mushra results/siamese_siren/mushra.csv --listener <a questionnaire
+3. After the sessions: `python -m siamese_siren.analysis.mushra results/siamese_siren/mushra.csv --listener <a questionnaire
    column naming the listener>` prints the mean score and 95% CI of every condition.
 
 Made from the run's files by the workflow's `listen` rule (folder `{name}`).
@@ -156,7 +156,7 @@ def screen(ratings: pd.DataFrame, listener: str) -> tuple[pd.DataFrame, list[str
 
 def ratings_table(ratings: pd.DataFrame) -> pd.DataFrame:
     """Mean, 95% CI half-width and N of the scores of each condition (``rating_stimulus``), best first."""
-    from .tables import mean_ci
+    from .statistics import mean_ci
 
     rows = [{"condition": name, **dict(zip(("mean", "ci95", "n"), mean_ci(group["rating_score"]), strict=True))}
             for name, group in ratings.groupby("rating_stimulus")]
@@ -164,7 +164,7 @@ def ratings_table(ratings: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m siamese_siren.mushra",
+    parser = argparse.ArgumentParser(prog="python -m siamese_siren.analysis.mushra",
                                      description="webMUSHRA ratings (mushra.csv) -> mean and 95%% CI per condition")
     parser.add_argument("ratings", type=Path, help="the CSV webMUSHRA wrote (results/<testId>/mushra.csv)")
     parser.add_argument("--listener", help="column naming the listener: enables BS.1534-3 post-screening")

@@ -1,5 +1,6 @@
 """Fitting one network to one clip: full-batch Adam on MSE of both heads, from a seeded random initialisation or a
-learned one (:mod:`siamese_siren.inits`), at a constant learning rate (the paper's) or a warm-up + cosine schedule,
+learned one (:mod:`siamese_siren.codec.inits`), at a
+constant learning rate (the paper's) or a warm-up + cosine schedule,
 keeping the lowest-loss state or the final one (``TrainConfig.keep``)."""
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class TrainConfig:
     schedule: str = "constant"  # one of SCHEDULES
     warmup_steps: int = 0
     #: Quantization-aware fine-tuning: the forward pass sees every weight rounded to this many bits (per output
-    #: channel or per tensor) as the compressed file will store it (:func:`~siamese_siren.quantize.fake_quantize`).
+    #: channel or per tensor) as the compressed file will store it
+    #: (:func:`~siamese_siren.codec.quantize.fake_quantize`).
     qat_bits: int | None = None
     qat_per_channel: bool = False
 
@@ -386,7 +388,8 @@ def save_result(result: TrainResult, directory: str | Path, clip_id: str, varian
     """Write one clip's training artifacts: ``{clip}.pt`` (the kept float weights of both heads),
     ``{clip}.snapshots.pt``, ``{clip}.loss.csv`` and ``{clip}.json`` (device, versions, wall time).
 
-    Each file is written atomically (:mod:`siamese_siren.files`), so a killed job never leaves a truncated artifact.
+    Each file is written atomically (:mod:`siamese_siren.codec.files`), so a killed job never leaves a truncated
+    artifact.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

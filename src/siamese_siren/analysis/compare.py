@@ -1,4 +1,4 @@
-"""Compare two results folders: did a change alter any result? ``python -m siamese_siren.compare A B``.
+"""Compare two results folders: did a change alter any result? ``python -m siamese_siren.analysis.compare A B``.
 
 What counts as a result, and is compared exactly: every ``.ssr`` byte, every sample of every WAV/FLAC file (not its
 header: libsndfile stamps float WAVs with the time they were written), every Ogg packet (not the stream serial
@@ -160,7 +160,8 @@ def compare_results(a: str | Path, b: str | Path, rtol: float = 0.0) -> Comparis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m siamese_siren.compare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m siamese_siren.analysis.compare",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("a", type=Path, help="a results folder (e.g. before a change)")
     parser.add_argument("b", type=Path, help="another results folder (e.g. after it)")
     parser.add_argument("--rtol", type=float, default=0.0,

@@ -1,9 +1,9 @@
 """A batch of trained networks through the rest of the chain: compressed files, reconstructions, scores.
 
 Each step keeps its own artifact: a folder per quantize setting of ``.ssr`` files and one ``sizes.csv`` (from
-:mod:`siamese_siren.bitstream`), a folder of decoded WAVs (:mod:`siamese_siren.decode`) and a CSV of per-clip
-scores (:mod:`siamese_siren.metrics`). The workflow runs the three for one batch in one job because each alone was
-mostly start-up: in the CPU demo a quantize job took 6-9 s (Python, torch) for well under a second of work.
+:mod:`siamese_siren.codec.bitstream`), a folder of decoded WAVs (:mod:`siamese_siren.codec.decode`) and a CSV of
+per-clip scores (:mod:`siamese_siren.metrics`). The workflow runs the three for one batch in one job because each
+alone was mostly start-up: in the CPU demo a quantize job took 6-9 s (Python, torch) for well under a second of work.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from . import bitstream, files
-from .audio import write_audio
-from .decode import denoise, reconstruct, synthesize
-from .metrics import score_pairs
-from .models import Variant
-from .plan import Precision, reconstruction_file
-from .train import load_model, load_state
+from siamese_siren.codec import bitstream, files
+from siamese_siren.codec.audio import write_audio
+from siamese_siren.codec.decode import denoise, reconstruct, synthesize
+from siamese_siren.codec.models import Variant
+from siamese_siren.codec.train import load_model, load_state
+from siamese_siren.metrics import score_pairs
+
+from .precision import Precision, reconstruction_file
 
 SIZE_COLUMNS = ["dataset", "variant", "setting", "clip", "bytes", "seconds", "kbps", "bits", "per_channel", "entropy",
                 "qat_steps", "uncompressed_bytes"]

@@ -12,7 +12,7 @@ Usable without Snakemake. The workflow calls, per public dataset (GTZAN, LibriSp
 Selection rule (:func:`select`): the readable files sorted by clip id are the candidates. With ``clips`` unset
 (or at least the number of candidates) every candidate is taken. Otherwise the candidates are visited in the
 order ``numpy.random.default_rng(seed).permutation(len(candidates))`` and the first ``clips`` of them that load
-as a clip (:func:`siamese_siren.audio.load_clip` with the run's rate, offset and length) are taken; a candidate
+as a clip (:func:`siamese_siren.codec.audio.load_clip` with the run's rate, offset and length) are taken; a candidate
 that fails to load (unreadable, or silent in the selected window) is recorded as skipped and the next one is
 visited. The same files, seed and settings always give the same clips.
 """
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .audio import AudioError, load_clip
-from .files import atomic_write
+from siamese_siren.codec.audio import AudioError, load_clip
+from siamese_siren.codec.files import atomic_write
 
 SELECTED, UNSELECTED, SKIPPED = "selected", "unselected", "skipped"
 

@@ -403,7 +403,7 @@ def _decode_payload(
 
 
 def write(path: str | Path, clip: CompressedClip) -> int:
-    """Write atomically (see :mod:`siamese_siren.files`) so nobody sees a truncated file; returns bytes."""
+    """Write atomically (see :mod:`siamese_siren.codec.files`) so nobody sees a truncated file; returns bytes."""
     return files.write_bytes(path, to_bytes(clip))
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .models import SiameseSiren, Variant, positional_encoding, time_grid
+from siamese_siren.codec.models import SiameseSiren, Variant, positional_encoding, time_grid
 
 #: The paper-faithful size measures: key (as in the published data) -> column label in our tables.
 PAPER_SIZE_COLUMNS = {
@@ -45,7 +45,7 @@ def _published() -> pd.DataFrame:
 
 
 def paper_tables() -> pd.DataFrame:
-    """The paper's Tables 1-3: columns table, dataset, variant (a ``siamese_siren.models.VARIANTS`` name), metric,
+    """The paper's Tables 1-3: columns table, dataset, variant (a ``siamese_siren.codec.models.VARIANTS`` name), metric,
     value (as printed: params in thousands, sizes in kB), source (where in the paper it was read)."""
     return _published().copy()
 

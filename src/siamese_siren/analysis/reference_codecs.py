@@ -8,7 +8,7 @@ Choices, each measured on Debian's ffmpeg 5.1 (libopus 1.3.1, LAME 3.100):
 
 * Opus runs with ``-vbr off``: its default VBR overshoots badly on short clips (music 24k -> 33 kbps).
   Opus works at 48 kHz, so the clip is resampled to 48 kHz with the project's resampler
-  (:func:`siamese_siren.audio.resample`) before encoding, and the 48 kHz decode is compared against that 48 kHz
+  (:func:`siamese_siren.codec.audio.resample`) before encoding, and the 48 kHz decode is compared against that 48 kHz
   reference, never resampled back.
 * MP3 encodes the clip at its own rate (22.05 kHz: MPEG-2 Layer III, 8 to 160 kbps) with ``-b:a N`` (CBR).
 * ffmpeg's decoders trim the Opus pre-skip and the MP3 encoder delay (LAME tag), so the lag found by
@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import files
-from .audio import fit_length, resample
+from siamese_siren.codec import files
+from siamese_siren.codec.audio import fit_length, resample
 
 
 class CodecError(RuntimeError):

@@ -1,11 +1,11 @@
 """The paper's qualitative claims, checked on a run's per-clip scores: ``findings.md``.
 
-Each claim is checked the same way on the paper's own numbers (``siamese_siren.paper``, LibriSpeech) and on the
+Each claim is checked the same way on the paper's own numbers (``siamese_siren.analysis.paper``, LibriSpeech) and on the
 run's means per dataset, and reports ``yes``, ``no``, ``partly (k of n)`` (the comparisons it makes: one per
 dataset and metric) or ``not run`` (the run lacks what the claim needs). Thresholds are in the claim's text. A
 claim that does not hold at a run's scale is reported as not holding: nothing here is tuned to the outcome.
 
-Which variant plays which role comes from the run's plan (:meth:`siamese_siren.plan.Plan.findings_spec`): the
+Which variant plays which role comes from the run's plan (:meth:`siamese_siren.pipeline.plan.Plan.findings_spec`): the
 variant of a table whose ``model`` is the library's ``pe-siren`` is the PE + SIREN of the claims, whatever its name.
 """
 
@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import files
+from siamese_siren.codec import files
+from siamese_siren.metrics.vocabulary import higher_is_better, label
+
 from .paper import paper_tables
-from .tables import METRIC_COLUMNS, METRIC_LABELS
 
 #: The metrics of the paper's tables (its "STOI" is extended STOI).
 PAPER_METRICS = ("visqol", "cdpam", "pesq", "estoi")
@@ -49,7 +50,7 @@ def verdict(results: Sequence[bool]) -> str:
 
 
 def _better(metric: str, a: float, b: float) -> bool:
-    return a > b if METRIC_COLUMNS[metric] else a < b
+    return a > b if higher_is_better(metric) else a < b
 
 
 class Run:
@@ -107,7 +108,7 @@ def _ordered(means: Sequence[Mapping[str, float]], metrics: Sequence[str], chain
             continue
         pairs = zip(values, values[1:], strict=False) if chain else ((values[0], v) for v in values[1:])
         results.append(all(_better(metric, a, b) for a, b in pairs))
-        texts.append(f"{METRIC_LABELS[metric]} " + " / ".join(f"{v:.2f}" for v in values))
+        texts.append(f"{label(metric)} " + " / ".join(f"{v:.2f}" for v in values))
     return results, texts
 
 
@@ -153,7 +154,7 @@ def original_siren_collapses(run: Run) -> Finding:
             if metric in run.metrics(dataset) and len(scores):
                 value = _mean(scores, metric)
                 found.append(value <= limit)
-                texts.append(f"{METRIC_LABELS[metric]} {value:.2f}")
+                texts.append(f"{label(metric)} {value:.2f}")
         return found, texts
 
     results, ours = _per_dataset(run, check)
@@ -188,7 +189,7 @@ def denoising_ablation(run: Run) -> list[Finding]:
     metric = spec["metric"]
     means = {d: {mode: _mean(run.scores(d, spec["variant"], spec["precision"], mode), metric)
                  for mode in ("none", *BLIND_DENOISE, "siamese")} for d in run.datasets}
-    label = METRIC_LABELS[metric]
+    metric_label = label(metric)
     shown = "; ".join(f"{d}: " + ", ".join(f"{mode} {v:.2f}" for mode, v in m.items()) for d, m in means.items())
     gains = {d: m["siamese"] - max(m[mode] for mode in BLIND_DENOISE) for d, m in means.items()}
     better = [_better(metric, m["siamese"], m["none"]) for m in means.values()]
@@ -200,9 +201,10 @@ def denoising_ablation(run: Run) -> list[Finding]:
         blind.append(min(music) > max(speech))
     gain_text = ", ".join(f"{d} {g:+.2f}" for d, g in gains.items())
     return [Finding(better_claim, source, "the figure's siamese bars over its unprocessed ones",
-                    f"{label}: {shown}", verdict(better)),
+                    f"{metric_label}: {shown}", verdict(better)),
             Finding(blind_claim, source, paper_blind,
-                    f"{label} gain of the siamese estimate over the better blind mode: {gain_text}", verdict(blind))]
+                    f"{metric_label} gain of the siamese estimate over the better blind mode: {gain_text}",
+                    verdict(blind))]
 
 
 def pe_helps_after_long_training(run: Run) -> Finding:

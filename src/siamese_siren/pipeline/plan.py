@@ -1,36 +1,28 @@
-"""The workflow's plan: what a configuration asks for, and where each artifact lives. No Snakemake here.
+"""The workflow's plan: a validated configuration resolved into what the workflow runs. No Snakemake here.
 
-One owner for what the rules and scripts would otherwise each work out for themselves:
-
-* :class:`Precision`: the precision mini-language of the config (``float``, ``float-stepN``, ``int8-paper``, a
-  quantize setting) parsed once, with the setting whose file it decodes and the decode mode;
-* :class:`Layout`: every results path, one method per artifact; rules call it with ``"{wildcard}"`` arguments to
-  get their templates, input functions and tests with real values;
-* :class:`Plan`: a validated config dict (``snakemake.utils.validate`` fills the schema's defaults) turned into
-  variants (every :class:`~siamese_siren.models.Variant` field settable), training settings per variant, the
-  demand of the tables, figures, rate-distortion and resolution targets, and every config check that can run
-  before a job starts, each failing with a :class:`ConfigError` that names the key and the fix.
-
-A new precision, variant field or coder touches this module (and the schema), not the rules or scripts.
+:class:`Plan` turns a validated config dict (``snakemake.utils.validate`` fills the schema's defaults) into
+variants (every :class:`~siamese_siren.codec.models.Variant` field settable), training settings per variant, the
+reconstructions and files every registered target demands (:mod:`siamese_siren.pipeline.targets`), and every config
+check that can run before a job starts, each failing with a :class:`~siamese_siren.pipeline.config.ConfigError` that
+names the key and the fix. Paths are :class:`~siamese_siren.pipeline.layout.Layout`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from .codecs import check_bitrate
-from .models import VARIANTS as LIBRARY_VARIANTS
-from .models import Variant, parameter_count
-from .paper import paper_size_measures
+from siamese_siren.analysis.paper import paper_size_measures
+from siamese_siren.analysis.precision import PAPER_SETTING, PAPER_SETTING_FIELDS, Precision
+from siamese_siren.analysis.reference_codecs import check_bitrate
+from siamese_siren.codec.models import VARIANTS as LIBRARY_VARIANTS
+from siamese_siren.codec.models import Variant, parameter_count
 
-#: The quantize setting of the paper's int8 file, which ``int8-paper`` decodes with quantized activations.
-PAPER_SETTING = "int8"
-PAPER_SETTING_FIELDS = {"bits": 8, "per_channel": False, "entropy": "none", "qat_steps": 0}
+from .config import config_error
+from .layout import Layout
+
 #: Denoising modes Figure 4 compares.
 ABLATION_DENOISE = ("none", "stationary", "nonstationary", "siamese")
 #: Sources of the paper's own datasets, and the recipe its tables were measured with.
@@ -45,140 +37,6 @@ PAPER_DATASET_OF_KIND = {"speech": "librispeech", "music": "gtzan"}
 #: default to the `training` section's value.
 RECIPE_KEYS = ("model", "steps", "seed", "lr", "schedule", "warmup_steps", "init")
 LEARNED = "learned:"
-_SNAPSHOT = re.compile(r"float-step(\d+)")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key and the fix."""
-
-
-def config_error(key: str, problem: str, fix: str) -> NoReturn:
-    raise ConfigError(f"config key {key}: {problem}; {fix}")
-
-
-# ---- precisions ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Precision:
-    """Which weights a reconstruction plays: float (final or a training snapshot) or a compressed file.
-
-    ``name`` is the spelling in the config, in score records and in reconstruction file names.
-    """
-
-    name: str
-    setting: str | None = None  # the quantize setting whose .ssr file is decoded; None for float weights
-    step: int | None = None  # a float training snapshot's step
-    paper_mode: bool = False  # activations quantized at run time too, as PyTorch's dynamic quantization did
-
-    @classmethod
-    def parse(cls, name: str) -> Precision:
-        """``float``, ``float-stepN``, ``int8-paper`` or (anything else) the name of a quantize setting."""
-        if name == "float":
-            return cls(name)
-        if snapshot := _SNAPSHOT.fullmatch(name):
-            return cls(name, step=int(snapshot.group(1)))
-        if name == "int8-paper":
-            return cls(name, setting=PAPER_SETTING, paper_mode=True)
-        return cls(name, setting=name)
-
-    @property
-    def decode_mode(self) -> str:
-        """How :func:`siamese_siren.decode.reconstruct` evaluates the compressed file (for compressed precisions)."""
-        return "int8-paper" if self.paper_mode else "int8"
-
-
-def reconstruction_file(clip: str, precision: str, denoise: str) -> str:
-    """The name of a decoded clip inside its batch's reconstruction folder."""
-    return f"{clip}__{precision}__{denoise}.wav"
-
-
-# ---- results layout -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Every path under the results folder. Called with ``"{dataset}"``-style arguments it gives rule templates."""
-
-    root: str
-
-    def manifest(self, dataset: str) -> str:
-        return f"{self.root}/manifests/{dataset}.csv"
-
-    def clip(self, dataset: str, clip: str) -> str:
-        return f"{self.root}/clips/{dataset}/{clip}.wav"
-
-    def clip_meta(self, dataset: str, clip: str) -> str:
-        return f"{self.root}/clips/{dataset}/{clip}.json"
-
-    def models(self, dataset: str, variant: str, batch: str) -> str:
-        return f"{self.root}/models/{dataset}/{variant}/{batch}"
-
-    def train_cache(self, dataset: str, variant: str) -> str:
-        return f"{self.root}/.train-cache/{dataset}/{variant}"
-
-    def compressed_batch(self, dataset: str, variant: str, batch: str) -> str:
-        """One job's compressed files: a folder per quantize setting and one sizes.csv."""
-        return f"{self.root}/compressed/{dataset}/{variant}/{batch}"
-
-    def compressed(self, dataset: str, variant: str, setting: str, batch: str) -> str:
-        return f"{self.compressed_batch(dataset, variant, batch)}/{setting}"
-
-    def finetuned(self, dataset: str, variant: str, setting: str, batch: str) -> str:
-        """A batch's networks after quantization-aware fine-tuning for one quantize setting (its ``qat_steps``)."""
-        return f"{self.root}/qat/{dataset}/{variant}/{setting}/{batch}"
-
-    def reconstructions(self, dataset: str, variant: str, batch: str) -> str:
-        return f"{self.root}/reconstructions/{dataset}/{variant}/{batch}"
-
-    def scores(self, dataset: str, variant: str, batch: str) -> str:
-        return f"{self.root}/scores/{dataset}/{variant}/{batch}.csv"
-
-    def all_scores(self) -> str:
-        return f"{self.root}/scores.csv"
-
-    def codec(self, dataset: str, codec: str, batch: str) -> str:
-        return f"{self.root}/codecs/{dataset}/{codec}/{batch}"
-
-    def codec_scores(self, dataset: str, codec: str, batch: str) -> str:
-        return f"{self.root}/codec_scores/{dataset}/{codec}/{batch}.csv"
-
-    def table(self, name: str, ext: str) -> str:
-        return f"{self.root}/tables/{name}.{ext}"
-
-    def figure(self, name: str) -> str:
-        return f"{self.root}/figures/{name}.png"
-
-    def rate_distortion(self, name: str) -> str:
-        return f"{self.root}/rate_distortion/{name}"
-
-    def resolution(self) -> str:
-        return f"{self.root}/resolution"
-
-    def log(self, *parts: str) -> str:
-        return f"{self.root}/logs/{'/'.join(parts)}.log"
-
-    def benchmark(self, *parts: str) -> str:
-        return f"{self.root}/benchmarks/{'/'.join(parts)}.tsv"
-
-    def findings(self, ext: str) -> str:
-        return f"{self.root}/findings.{ext}"
-
-    def fast_fit(self, ext: str) -> str:
-        """Steps to the paper's loss and quality at each step budget (figures.fast_fit's table)."""
-        return f"{self.root}/fast_fit.{ext}"
-
-    def init(self, name: str) -> str:
-        """A learned initialisation (``siamese_siren.inits``)."""
-        return f"{self.root}/inits/{name}.init.pt"
-
-    def init_split(self, name: str) -> str:
-        """The windows a learned initialisation was meta-trained on: its side of the split."""
-        return f"{self.root}/inits/{name}.split.csv"
-
-    def listen(self, name: str) -> str:
-        """The listening page (``index.html``), its ``media`` folder, and the MUSHRA kit (``mushra``)."""
-        return f"{self.root}/listen/{name}"
 
 
 # ---- clips in batches ---------------------------------------------------------------------------------------
@@ -225,23 +83,6 @@ def _scale_widths(widths: Sequence[int], factor: float) -> tuple[int, ...]:
 
 
 # ---- the plan -----------------------------------------------------------------------------------------------
-
-
-def validate_config(config: dict, validate: Callable[[dict], None]) -> None:
-    """``validate`` (Snakemake's, which also fills the schema's defaults) on a config merged onto config.yaml.
-
-    A dataset, table or figure set to null is left out, so config/paper.yaml, a profile or a test config can drop
-    one that config.yaml sets. A top-level section set to null (rate_distortion, resolution, listen) stays null,
-    which leaves it out: it is kept away from the validator, whose default filling cannot descend into a null.
-    """
-    for section in ("datasets", "tables", "figures"):
-        if isinstance(config.get(section), dict):
-            config[section] = {name: spec for name, spec in config[section].items() if spec is not None}
-    unset = [key for key, value in config.items() if value is None]
-    for key in unset:
-        del config[key]
-    validate(config)
-    config.update(dict.fromkeys(unset))
 
 
 class Plan:
@@ -515,7 +356,7 @@ class Plan:
         return Precision.parse(self.config["tables"][table]["precision"]).setting or PAPER_SETTING
 
     def paper_comparison(self, table: str) -> dict[str, Any]:
-        """Which rows of a table compare with the paper's (``siamese_siren.paper.PaperMatch`` arguments).
+        """Which rows of a table compare with the paper's (``siamese_siren.analysis.paper.PaperMatch`` arguments).
 
         Only a table measured as the paper measured it compares: the paper's datasets, its clip, training steps and
         final weights, int8 paper-mode decoding with automatic denoising, and variants that are a library model
@@ -568,8 +409,8 @@ class Plan:
                 "comparable": comparable, "problem": problem}
 
     def findings_spec(self) -> dict[str, Any]:
-        """What ``siamese_siren.findings`` needs to know of the run: which variant plays which of the paper's models
-        in each table (a variant that is a library model unchanged, or its scaled twin), Figures 4 and 6, the
+        """What ``siamese_siren.analysis.findings`` needs to know of the run: which variant plays which of the paper's
+        models in each table (a variant that is a library model unchanged, or its scaled twin), Figures 4 and 6, the
         parameter counts, and a header saying how the run was measured."""
         tables, sizes = {}, {}
         for table, spec in self.config["tables"].items():

@@ -30,16 +30,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import bitstream
-from .bitstream import RATE_CONTROL_BYTES, CompressedClip, RateControl
-from .decode import denoise, reconstruct
-from .metrics import score_pair, snr_db
-from .models import Variant, get_variant, parameter_count
-from .quantize import SUPPORTED_BITS
-from .train import QAT_LR, TrainConfig, load_model, qat_config, train
+from siamese_siren.codec import bitstream
+from siamese_siren.codec.bitstream import RATE_CONTROL_BYTES, CompressedClip, RateControl
+from siamese_siren.codec.decode import denoise, reconstruct
+from siamese_siren.codec.models import Variant, get_variant, parameter_count
+from siamese_siren.codec.quantize import SUPPORTED_BITS
+from siamese_siren.codec.train import QAT_LR, TrainConfig, load_model, qat_config, train
+from siamese_siren.metrics import score_pair, snr_db
+from siamese_siren.metrics.vocabulary import TARGETABLE, metric
 
-#: Metrics a target or an objective may name, and whether higher is better.
-HIGHER_IS_BETTER = {"snr": True, "visqol": True, "pesq": True, "stoi": True, "estoi": True, "cdpam": False}
 #: The codec's default search: the library's Siamese SIREN sizes, small to large, and every bit depth down to 3.
 DEFAULT_WIDTHS = ("siamese-2x64+1x32", "siamese-2x128+1x64", "siamese-siren")
 DEFAULT_BITS = (8, 7, 6, 5, 4, 3)
@@ -62,13 +61,13 @@ class Target:
         match = _TARGET.fullmatch(text.strip())
         if not match or not math.isfinite(float(match["value"])):
             raise ValueError(f"{text!r} is not a target; write kbps=K or METRIC=Q with METRIC one of "
-                             f"{', '.join(HIGHER_IS_BETTER)}")
+                             f"{', '.join(TARGETABLE)}")
         return cls.of(match["name"], float(match["value"]))
 
     @classmethod
     def of(cls, name: str, value: float) -> Target:
-        if name != "kbps" and name not in HIGHER_IS_BETTER:
-            raise ValueError(f"unknown target {name!r}; use kbps or one of {', '.join(HIGHER_IS_BETTER)}")
+        if name != "kbps" and name not in TARGETABLE:
+            raise ValueError(f"unknown target {name!r}; use kbps or one of {', '.join(TARGETABLE)}")
         if name == "kbps" and not value > 0:
             raise ValueError(f"a kbps target must be positive, got {value:g}")
         return cls(name, float(value))
@@ -80,7 +79,7 @@ class Target:
     def __str__(self) -> str:
         if self.is_rate:
             return f"at most {self.value:g} kbps"
-        return f"{self.name} {'>=' if HIGHER_IS_BETTER[self.name] else '<='} {self.value:g}"
+        return f"{self.name} {'>=' if metric(self.name).higher_is_better else '<='} {self.value:g}"
 
 
 @dataclass(frozen=True)
@@ -134,24 +133,22 @@ class Choice:
 
 def _better(name: str, a: float, b: float) -> bool:
     """Whether score ``a`` beats ``b`` on metric ``name`` (NaN never beats anything)."""
-    if math.isnan(a):
-        return False
-    return math.isnan(b) or (a > b if HIGHER_IS_BETTER[name] else a < b)
+    return metric(name).better(a, b)
 
 
 def meets(candidate: Candidate, target: Target) -> bool:
     got = candidate.value(target.name)
     if target.is_rate:
         return got <= target.value + 1e-9
-    return not math.isnan(got) and (got >= target.value if HIGHER_IS_BETTER[target.name] else got <= target.value)
+    return metric(target.name).reaches(got, target.value)
 
 
 def choose(candidates: Sequence[Candidate], target: Target, objective: str = "snr") -> Choice:
-    """The file :mod:`rate control <siamese_siren.rate_control>` picks for ``target`` (see the module's rule)."""
+    """The file rate control picks for ``target`` (see the module's rule)."""
     if not candidates:
         raise ValueError("rate control needs at least one candidate file")
-    if objective not in HIGHER_IS_BETTER:
-        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(HIGHER_IS_BETTER)}")
+    if objective not in TARGETABLE:
+        raise ValueError(f"unknown objective {objective!r}; use one of {', '.join(TARGETABLE)}")
     fit = [c for c in candidates if meets(c, target)]
     measure = objective if target.is_rate else target.name
     pool = fit or candidates
@@ -197,8 +194,8 @@ class SearchSettings:
             raise ValueError("the search needs at least one width, one bit depth and one kind of scales")
         if bad := [b for b in self.bits if b not in SUPPORTED_BITS]:
             raise ValueError(f"bit depths {bad} outside 2..8")
-        if self.objective not in HIGHER_IS_BETTER:
-            raise ValueError(f"unknown objective {self.objective!r}; use one of {', '.join(HIGHER_IS_BETTER)}")
+        if self.objective not in TARGETABLE:
+            raise ValueError(f"unknown objective {self.objective!r}; use one of {', '.join(TARGETABLE)}")
         if self.qat_steps < 0:
             raise ValueError(f"qat_steps must be >= 0, got {self.qat_steps}")
 

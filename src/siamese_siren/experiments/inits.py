@@ -1,13 +1,11 @@
-"""Learned initialisations: one starting point per architecture, meta-trained (Reptile) on clips that are never
-scored, so a clip's own fit needs far fewer steps than from the random SIREN initialisation.
+"""Learned initialisations, meta-trained (Reptile) on clips that are never scored, so that a clip's own fit might
+need far fewer steps than from the random SIREN initialisation. Measured not to help (docs: fast fitting); kept as an
+experiment, opt-in.
 
 Reptile (Nichol et al. 2018) and not MAML: the inner loop is our own Adam training, batched over clips
-(:class:`~siamese_siren.train.StackedSiren`), and Reptile only needs its end point, while MAML differentiates
+(:class:`~siamese_siren.codec.train.StackedSiren`), and Reptile only needs its end point, while MAML differentiates
 through the inner loop; ``benchmarks/fast_fit.py --meta-cost`` measures what that costs per meta-step.
-
-The file (``*.init.pt``) is versioned: a format name and version, the architecture, the weights, their digest
-(:func:`~siamese_siren.train.state_digest`, what a trained model's recipe records as its ``init``), and how it was
-made (the meta-training settings, the clips it saw, its wall time).
+The file it writes is :mod:`siamese_siren.codec.inits`'s.
 """
 
 from __future__ import annotations
@@ -15,22 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import files
-from .models import SiameseSiren, Variant, time_grid
-from .train import StackedSiren, TrainConfig, check_finite, loss_function, pick_device, state_digest
-
-INIT_FORMAT = "siamese-siren-init"
-INIT_VERSION = 1
-
-
-class InitError(ValueError):
-    """A learned initialisation that cannot be used: unreadable, another format or version, another architecture,
-    or weights that do not match their digest."""
+from siamese_siren.codec.inits import InitError, LearnedInit
+from siamese_siren.codec.models import SiameseSiren, Variant, time_grid
+from siamese_siren.codec.train import (
+    StackedSiren,
+    TrainConfig,
+    check_finite,
+    loss_function,
+    pick_device,
+    state_digest,
+)
 
 
 @dataclass(frozen=True)
@@ -58,14 +54,6 @@ class MetaConfig:
                 raise ValueError(f"meta-training: {key} must be >= 1, got {getattr(self, key)}")
         if not 0 < self.meta_lr <= 1:
             raise ValueError(f"meta-training: meta_lr must be in (0, 1], got {self.meta_lr}")
-
-
-@dataclass(frozen=True)
-class LearnedInit:
-    variant: Variant
-    state: dict[str, torch.Tensor]
-    digest: str
-    provenance: dict
 
 
 # ---- the training split ------------------------------------------------------------------------------------
@@ -176,41 +164,3 @@ def meta_train(
     made = {"meta": asdict(config), "clips": len(signals), "wall_seconds": time.perf_counter() - start,
             "history": history, "torch": str(torch.__version__), **(provenance or {})}
     return LearnedInit(variant, state, state_digest(state), made)
-
-
-# ---- the file ----------------------------------------------------------------------------------------------
-
-
-def save_init(init: LearnedInit, path: str | Path) -> None:
-    payload = {"format": INIT_FORMAT, "version": INIT_VERSION, "variant": init.variant.to_dict(),
-               "state": init.state, "digest": init.digest, "provenance": init.provenance}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with files.atomic_write(path) as f:
-        torch.save(payload, f)
-
-
-def load_init(path: str | Path, variant: Variant | None = None) -> LearnedInit:
-    """Read and check a learned initialisation; with ``variant``, also that it is this architecture."""
-    path = Path(path)
-    try:
-        # TorchVersion (a str) is allowed for files whose provenance kept torch.__version__ unconverted
-        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InitError(f"{path}: no such learned initialisation; build it (snakemake {path}) or train with "
-                        "init: random") from None
-    except Exception as err:  # noqa: BLE001 (torch raises many kinds for a damaged file)
-        raise InitError(f"{path}: not a readable learned initialisation ({err}); rebuild it") from None
-    if not isinstance(payload, dict) or payload.get("format") != INIT_FORMAT:
-        raise InitError(f"{path}: not a {INIT_FORMAT} file; give a file written by the meta_init rule")
-    if payload["version"] != INIT_VERSION:
-        raise InitError(f"{path}: {INIT_FORMAT} version {payload['version']}, this siamese-siren reads version "
-                        f"{INIT_VERSION}; rebuild it with this version")
-    stored = Variant.from_dict(payload["variant"])
-    if variant is not None and stored != variant:
-        raise InitError(f"{path}: an initialisation of {stored.label} (pe {stored.pe_frequencies}), not of "
-                        f"{variant.label} (pe {variant.pe_frequencies}); meta-train one for this architecture")
-    if state_digest(payload["state"]) != payload["digest"]:
-        raise InitError(f"{path}: its weights do not match their digest {payload['digest']}; the file is damaged, "
-                        "rebuild it")
-    return LearnedInit(stored, payload["state"], payload["digest"], payload["provenance"])
