@@ -17,7 +17,6 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/prepare.smk"
-include: "workflow/rules/inits.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/qat.smk"
 include: "workflow/rules/evaluate.smk"
@@ -25,6 +24,9 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/codecs.smk"
 include: "workflow/rules/listen.smk"
+# Experiments beyond the paper, each its own rules and package module (siamese_siren.experiments):
+include: "workflow/rules/experiments/inits.smk"
+include: "workflow/rules/experiments/fast_fit.smk"
 
 
 rule all:
@@ -35,4 +37,4 @@ rule all:
 
 rule tables:
     input:
-        PLAN.table_targets(),
+        PLAN.targets(in_tables=True),

@@ -1,10 +1,13 @@
-"""Fast fitting (an experiment): steps to the paper's final loss, and quality at each step budget."""
+"""Fast fitting (an experiment): its runs in a plan, steps to the paper's final loss, and quality per step budget."""
 
 import re
 
 import numpy as np
 import pandas as pd
+import pytest
+from test_plan import ROOT, load
 
+from siamese_siren.experiments import fast_fit
 from siamese_siren.experiments.fast_fit import (
     fast_fit_losses,
     fast_fit_records,
@@ -12,6 +15,8 @@ from siamese_siren.experiments.fast_fit import (
     steps_to_target,
     write_fast_fit,
 )
+from siamese_siren.pipeline.config import ConfigError
+from siamese_siren.pipeline.plan import Plan
 
 
 def test_fast_fit_counts_the_steps_to_the_papers_final_loss_per_clip(tmp_path):
@@ -44,3 +49,33 @@ def test_fast_fit_counts_the_steps_to_the_papers_final_loss_per_clip(tmp_path):
     assert "| speech | paper | 2 | 1.00 (N=1) | 3.50 |" in text and "| speech | fast | 2 | n/a | 1.38 |" in text
     long = pd.read_csv(tmp_path / "f.csv")
     assert set(long["measure"]) >= {"median_steps", "pesq", "median final loss / paper's final loss"}
+
+
+def fast_fit_plan(overlay: dict) -> Plan:
+    """The test config with ``overlay``, planned with the experiment's target added, as its rules add it."""
+    plan = Plan(load(ROOT / "tests" / "workflow" / "config.yaml", {"results": "res"}, overlay))
+    plan.add_target(fast_fit.FastFit())
+    return plan
+
+
+def test_fast_fit_runs_each_recipe_once_per_budget_against_the_baselines_snapshots():
+    plan = fast_fit_plan({"variants": {"t-fast": {"hidden": [16], "siam": [8], "steps": 20,
+                                                           "schedule": "cosine"}},
+                                   "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-fast"],
+                                                            "steps": [7, 20, 30]}}})
+    assert fast_fit.runs(plan) == [
+        ("t-siamese-siren", 7, "t-siamese-siren", "float-step7"), ("t-fast", 7, "t-fast-7steps", "float"),
+        ("t-siamese-siren", 20, "t-siamese-siren", "float-step20"), ("t-fast", 20, "t-fast", "float"),
+        ("t-siamese-siren", 30, "t-siamese-siren", "float"), ("t-fast", 30, "t-fast-30steps", "float")]
+    assert plan.steps("t-fast-7steps") == 7 and plan.recipe("t-fast-30steps", "schedule") == "cosine"
+    assert plan.snapshot_steps("t-siamese-siren") == [7, 10, 20]  # the budgets join the configured snapshots
+    assert ("float-step7", "none") in plan.reconstructions("music", "t-siamese-siren")
+    assert plan.reconstructions("speech", "t-fast-7steps") == [("float", "none")]
+    assert {"res/figures/fast_fit.png", "res/fast_fit.csv", "res/fast_fit.md"} <= set(plan.targets())
+    with pytest.raises(ConfigError, match="figures.fast_fit.steps: 40 is beyond the baseline's 30 steps"):
+        fast_fit_plan({"figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
+                                                         "steps": [40]}}})
+    with pytest.raises(ConfigError, match=r"\['t-pe-siren-10steps'\] are names figures.fast_fit gives"):
+        fast_fit_plan({"variants": {"t-pe-siren-10steps": {"hidden": [4]}},
+                                "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
+                                                         "steps": [10]}}})

@@ -9,6 +9,7 @@ from test_plan import ROOT, load
 
 from siamese_siren.analysis.findings import check, verdict, write_findings
 from siamese_siren.pipeline.plan import Plan
+from siamese_siren.pipeline.targets.findings import findings_spec
 
 #: Speech quality per (library model) in the paper's direction: Table 1's order and Table 2-3's sizes.
 GOOD = {"original-siren": 1.0, "pe-siren": 2.0, "optimized-siren": 2.5, "siamese-siren": 3.0,
@@ -34,7 +35,7 @@ def records(plan: Plan, quality: dict[str, float], clips: int = 4, denoise_gain:
                          "pesq": q + e if speech else np.nan,
                          "estoi": (q - 1) / 2 + e if speech else np.nan})
 
-    spec = plan.findings_spec()
+    spec = findings_spec(plan)
     for dataset in plan.datasets:
         # Figure 4's records first: its siamese-denoised one is also the tables' Siamese SIREN cell.
         fig4 = spec["fig4"]
@@ -56,7 +57,7 @@ def by_claim(findings) -> dict[str, str]:
 
 
 def test_a_run_in_the_papers_direction_holds_every_claim_it_can(small, tmp_path: Path):
-    spec = small.findings_spec()
+    spec = findings_spec(small)
     assert spec["tables"]["table1"]["roles"]["siamese-siren"] == "siamese-siren"
     assert spec["fig6"]["roles"] == {"original-siren": "original-siren-long", "pe-siren": "pe-siren-long"}
     findings = check(records(small, GOOD), spec)
@@ -82,7 +83,7 @@ def test_a_run_in_the_papers_direction_holds_every_claim_it_can(small, tmp_path:
 
 def test_claims_that_the_numbers_contradict_do_not_hold(small):
     reversed_quality = {**GOOD, "pe-siren": 2.8, "siamese-2x64+1x32": 2.9, "original-siren": 2.0}
-    verdicts = by_claim(check(records(small, reversed_quality, denoise_gain=-0.2), small.findings_spec()))
+    verdicts = by_claim(check(records(small, reversed_quality, denoise_gain=-0.2), findings_spec(small)))
     assert verdicts["The original SIREN collapses after int8 quantization"] == "no"
     assert verdicts["PE + SIREN scores below optimized SIREN"] == "no"
     assert verdicts["Quality falls with size"] == "no"
@@ -90,13 +91,13 @@ def test_claims_that_the_numbers_contradict_do_not_hold(small):
 
 
 def test_what_a_run_lacks_is_not_run_and_the_papers_own_verdicts_are_computed(small):
-    spec = {**small.findings_spec(), "fig6": None, "fig4": None}
+    spec = {**findings_spec(small), "fig6": None, "fig4": None}
     findings = check(records(small, GOOD), spec)
     verdicts = by_claim(findings)
     assert verdicts["After long training"] == "not run"
     unscored = records(small, GOOD)
     unscored = unscored[~unscored["variant"].str.endswith("-long")]
-    assert by_claim(check(unscored, small.findings_spec()))["After long training"] == "not run"
+    assert by_claim(check(unscored, findings_spec(small)))["After long training"] == "not run"
     assert verdicts["Denoising with the siamese noise estimate scores above no denoising"] == "not run"
     # The paper's Table 2 ViSQOL rises from 2x128+1x64 (1.28) to 2x64+1x32 (1.34): its own claim holds in 3 of 4.
     size = next(f for f in findings if f.claim.startswith("Quality falls"))

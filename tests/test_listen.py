@@ -21,7 +21,6 @@ from siamese_siren.analysis.mushra import (
     REFERENCE,
     Trial,
     lowpass_anchor,
-    main,
     match_loudness,
     nearest_bitrate,
     ratings_table,
@@ -29,9 +28,11 @@ from siamese_siren.analysis.mushra import (
     trim,
     write_kit,
 )
+from siamese_siren.cli import main
 from siamese_siren.pipeline.config import ConfigError
-from siamese_siren.pipeline.layout import Layout
-from siamese_siren.pipeline.plan import Plan, spread
+from siamese_siren.pipeline.layout import Layout, spread
+from siamese_siren.pipeline.plan import Plan
+from siamese_siren.pipeline.targets import listen as listening_page
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def test_spread_takes_first_last_and_equal_steps():
 
 def test_page_plays_what_the_tables_score_and_what_the_figures_decoded(test_config):
     plan = Plan(test_config)
-    entries = {(v, p, d): tables for v, p, d, tables in plan.listen_entries("speech")}
+    entries = {(v, p, d): tables for v, p, d, tables in listening_page.entries(plan, "speech")}
     assert entries[("t-siamese-siren", "int8-paper", "siamese")] == ["table1", "table2", "table3"]
     assert entries[("t-original-siren", "int8-paper", "none")] == ["table1"]
     # fig4's undenoised and the training curves' float reconstructions exist anyway: shown, in no table
@@ -74,9 +75,9 @@ def test_page_plays_what_the_tables_score_and_what_the_figures_decoded(test_conf
 
 def test_listen_variants_must_be_in_a_table(test_config):
     plan = plan_with(test_config, {"listen": {"variants": ["t-pe-siren"]}})
-    assert {v for v, *_ in plan.listen_entries("music")} == {"t-pe-siren"}
+    assert {v for v, *_ in listening_page.entries(plan, "music")} == {"t-pe-siren"}
     with pytest.raises(ConfigError, match="listen.variants"):
-        plan_with(test_config, {"listen": {"variants": ["no-such"]}}).listen_entries("music")
+        listening_page.entries(plan_with(test_config, {"listen": {"variants": ["no-such"]}}), "music")
 
 
 # ---- the page -------------------------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ def test_ratings_become_means_and_95_percent_intervals_per_condition(tmp_path, c
     assert table.loc["v1", "n"] == 9 and table.loc["v1", "mean"] == pytest.approx(v1.mean())
     assert table.loc["v1", "ci95"] == pytest.approx(2.306 * v1.std(ddof=1) / 3, rel=1e-3)  # t(0.975, 8) = 2.306
     _ratings().to_csv(tmp_path / "mushra.csv", index=False)
-    assert main([str(tmp_path / "mushra.csv"), "--listener", "name", "--out", str(tmp_path / "t.csv")]) == 0
+    assert main(["mushra", str(tmp_path / "mushra.csv"), "--listener", "name", "--out", str(tmp_path / "t.csv")]) == 0
     assert "excluded 1 listener(s): d" in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "t.csv")["condition"].iloc[0] == REFERENCE
 
@@ -244,6 +245,7 @@ def page_run(tmp_path_factory) -> Path:
     return results
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_run_page_lists_every_clip_its_kit_and_report(page_run):
     page = (page_run / "listen" / "index.html").read_text()
     for dataset in ("speech", "music"):
@@ -257,6 +259,7 @@ def test_run_page_lists_every_clip_its_kit_and_report(page_run):
     assert "listening page" in report.read_text()
 
 
+@pytest.mark.slow  # the real Snakemake, then headless Chromium
 def test_page_in_headless_chromium(page_run, tmp_path):
     """No console error, every <audio> loads its FLAC and reports its duration (10 ms), every image loads."""
     if CHROMIUM is None:

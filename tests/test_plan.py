@@ -10,9 +10,11 @@ from snakemake.utils import update_config, validate
 
 from siamese_siren.analysis.precision import Precision, reconstruction_file
 from siamese_siren.codec.models import VARIANTS, Variant
+from siamese_siren.experiments import inits
 from siamese_siren.pipeline.config import ConfigError, validate_config
-from siamese_siren.pipeline.layout import Layout
-from siamese_siren.pipeline.plan import RECIPE_KEYS, Plan, batch_of, batches, choose_clip
+from siamese_siren.pipeline.layout import Layout, batch_of, batches, choose_clip
+from siamese_siren.pipeline.plan import RECIPE_KEYS, Plan
+from siamese_siren.pipeline.targets import listen, rate_distortion, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -114,7 +116,7 @@ def test_demand_of_tables_and_figures(test_config):
     assert plan.settings_needed("speech", "t-original-siren") == ["int8"]
     # fig6 is on speech only, in float: music's original SIREN is needed by table 1 alone
     assert set(plan.reconstructions("music", "t-original-siren")) == {("int8-paper", "none")}
-    assert plan.rd_settings() == ["int3-pc-qat", "int4-pc", "int6-zstd", "int8"]
+    assert rate_distortion.measured_settings(plan) == ["int3-pc-qat", "int4-pc", "int6-zstd", "int8"]
 
     # A batch's evaluate job also writes the files whose sizes a table shows, whatever precision it decodes.
     floats = plan_with(test_config, {"tables": {t: {"precision": "float"} for t in ("table1", "table2", "table3")},
@@ -177,20 +179,20 @@ def test_manifest_params_for_a_folder_and_a_public_dataset(test_config):
 
 def test_table_cells_and_the_file_they_size(test_config):
     plan = plan_with(test_config, {"tables": {"table2": {"precision": "float"}}})
-    assert plan.table_cells("table3") == [("speech", "t-siamese-siren"), ("speech", "t-siamese-0+2x8"),
+    assert tables.cells(plan, "table3") == [("speech", "t-siamese-siren"), ("speech", "t-siamese-0+2x8"),
                                           ("music", "t-siamese-siren"), ("music", "t-siamese-0+2x8")]
-    assert plan.table_setting("table1") == "int8" and plan.table_setting("table2") == "int8"
+    assert tables.sized_setting(plan, "table1") == "int8" and tables.sized_setting(plan, "table2") == "int8"
 
 
 def test_only_a_run_measured_as_the_paper_compares_with_it(test_config):
-    demo = Plan(test_config).paper_comparison("table1")
+    demo = tables.paper_comparison(Plan(test_config), "table1")
     assert demo["datasets"] == {} and "no dataset of the paper's" in demo["reason"]
     assert "training.keep is best (the paper's: final)" in demo["reason"] and "clip.seconds is 1.0" in demo["reason"]
-    paper = Plan(load(ROOT / "config" / "paper.yaml")).paper_comparison("table1")
+    paper = tables.paper_comparison(Plan(load(ROOT / "config" / "paper.yaml")), "table1")
     assert paper == {"datasets": {"gtzan": "gtzan", "librispeech": "librispeech"}, "reason": "", "scaled": "",
                      "models": {v: v for v in ("original-siren", "pe-siren", "optimized-siren", "siamese-siren")}}
     float_table = plan_with(load(ROOT / "config" / "paper.yaml"), {"tables": {"table2": {"precision": "float"}}})
-    assert "precision is float (the paper's: int8-paper)" in float_table.paper_comparison("table2")["reason"]
+    assert "precision is float (the paper's: int8-paper)" in tables.paper_comparison(float_table, "table2")["reason"]
 
 
 def test_a_scaled_run_scales_every_variant_and_compares_only_at_the_papers_parameters_per_sample():
@@ -199,11 +201,11 @@ def test_a_scaled_run_scales_every_variant_and_compares_only_at_the_papers_param
     assert small.variant("original-siren-long").omega_first == 3000  # only widths change
     run = small.scaled_run()
     assert run["comparable"] and abs(run["ratio"] - run["paper_ratio"]) < 0.02
-    table1 = small.paper_comparison("table1")
+    table1 = tables.paper_comparison(small, "table1")
     assert table1["datasets"] == {"speech": "librispeech", "music": "gtzan"} and table1["reason"] == ""
     assert "scaled run: every width x0.3125 and 1.1 s clips" in table1["scaled"]
     long_clips = plan_with(load(ROOT / "profiles" / "paper-small" / "workflow.yaml"), {"clip": {"seconds": 10.0}})
-    comparison = long_clips.paper_comparison("table1")
+    comparison = tables.paper_comparison(long_clips, "table1")
     assert comparison["datasets"] == {} and "scale clip.seconds with scale.width" in comparison["reason"]
     assert Plan(load()).scaled_run() is None
 
@@ -213,7 +215,7 @@ def test_a_section_set_to_null_is_left_out():
                       "figures": {"training_curves": None}}))
     assert not any("rate_distortion" in t or "resolution" in t or "listen" in t or "training_curves" in t
                    for t in plan.targets())
-    assert plan.table_targets()[-1].endswith("figures/fig4.png")
+    assert plan.targets(in_tables=True)[-1].endswith("figures/fig4.png")
 
 
 def test_the_schemas_metric_choices_are_the_librarys():
@@ -250,7 +252,7 @@ def test_recipes_default_to_the_training_section_and_a_learned_init_is_checked()
     assert (recipe["lr"], recipe["schedule"], recipe["warmup_steps"]) == (3e-3, "cosine", 5)
     assert plan.init_file("t-fast") == "res/inits/tiny.init.pt"
     assert plan.layout.init_split("tiny") == "res/inits/tiny.split.csv"
-    meta = plan.init_params("tiny")
+    meta = inits.meta_params(plan, "tiny")
     assert meta["variant"] == plan.variant("t-siamese-siren").to_dict() and meta["clips"] == 8
     assert (meta["meta"]["meta_steps"], meta["meta"]["inner_steps"], meta["offset"]) == (40, 50, 0.5)
     assert plan.unchanged_model("t-fast") is None  # a learned init is never one of the paper's models
@@ -263,31 +265,8 @@ def test_recipes_default_to_the_training_section_and_a_learned_init_is_checked()
     with pytest.raises(ConfigError, match="warmup_steps: warm-up of 30 steps in a run of 30"):
         validated_plan({"variants": {"t-pe-siren": {"warmup_steps": 30}}})
     with pytest.raises(ConfigError, match="inits.tiny.datasets: unknown dataset 'nope'"):
-        validated_plan({"inits": {"tiny": {"variant": "t-siamese-siren", "datasets": ["nope"]}}}
-                  ).init_datasets("tiny")
-
-
-def test_fast_fit_runs_each_recipe_once_per_budget_against_the_baselines_snapshots():
-    plan = validated_plan({"variants": {"t-fast": {"hidden": [16], "siam": [8], "steps": 20,
-                                                           "schedule": "cosine"}},
-                                   "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-fast"],
-                                                            "steps": [7, 20, 30]}}})
-    assert plan.fast_fit_runs() == [
-        ("t-siamese-siren", 7, "t-siamese-siren", "float-step7"), ("t-fast", 7, "t-fast-7steps", "float"),
-        ("t-siamese-siren", 20, "t-siamese-siren", "float-step20"), ("t-fast", 20, "t-fast", "float"),
-        ("t-siamese-siren", 30, "t-siamese-siren", "float"), ("t-fast", 30, "t-fast-30steps", "float")]
-    assert plan.steps("t-fast-7steps") == 7 and plan.recipe("t-fast-30steps", "schedule") == "cosine"
-    assert plan.snapshot_steps("t-siamese-siren") == [7, 10, 20]  # the budgets join the configured snapshots
-    assert ("float-step7", "none") in plan.reconstructions("music", "t-siamese-siren")
-    assert plan.reconstructions("speech", "t-fast-7steps") == [("float", "none")]
-    assert {"res/figures/fast_fit.png", "res/fast_fit.csv", "res/fast_fit.md"} <= set(plan.targets())
-    with pytest.raises(ConfigError, match="figures.fast_fit.steps: 40 is beyond the baseline's 30 steps"):
-        validated_plan({"figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
-                                                         "steps": [40]}}})
-    with pytest.raises(ConfigError, match=r"\['t-pe-siren-10steps'\] are names figures.fast_fit gives"):
-        validated_plan({"variants": {"t-pe-siren-10steps": {"hidden": [4]}},
-                                "figures": {"fast_fit": {"baseline": "t-siamese-siren", "recipes": ["t-pe-siren"],
-                                                         "steps": [10]}}})
+        inits.init_datasets(validated_plan({"inits": {"tiny": {"variant": "t-siamese-siren", "datasets": ["nope"]}}}),
+                            "tiny")
 
 
 def test_a_table_set_to_null_is_left_out():
@@ -301,9 +280,9 @@ def test_quantization_aware_settings_are_a_stage_of_their_own(test_config):
     assert plan.quantize_params("int4-pc")["qat_steps"] == 0
     assert plan.finetuned_settings("speech", "t-siamese-siren") == ["int3-pc-qat"]
     assert plan.finetuned_settings("speech", "t-pe-siren") == []
-    assert plan.qat_pairs() == {}  # the test config has no post-training twin of int3-pc-qat among its points
+    assert rate_distortion.qat_pairs(plan) == {}  # the test config has no post-training twin of int3-pc-qat
     twins = plan_with(test_config, {"rate_distortion": {"precisions": ["int8-paper", "int3-pc-qat", "int3-pc-auto"]}})
-    assert twins.qat_pairs() == {"int3-pc-qat": "int3-pc-auto"}
+    assert rate_distortion.qat_pairs(twins) == {"int3-pc-qat": "int3-pc-auto"}
     assert "res/rate_distortion/qat.md" in twins.targets() and "res/rate_distortion/qat.md" not in plan.targets()
     recipe = plan.qat_params("int3-pc-qat")
     assert (recipe["bits"], recipe["per_channel"], recipe["steps"], recipe["lr"]) == (3, True, 10, 3e-4)
@@ -327,8 +306,8 @@ def test_rate_control_and_equal_quality_targets_and_checks(test_config):
 
 def test_the_listening_page_plays_extra_precisions_the_run_decodes(test_config):
     plan = Plan(test_config)
-    entries = plan.listen_entries("speech")
+    entries = listen.entries(plan, "speech")
     assert ("t-siamese-siren", "int3-pc-qat", "siamese", []) in entries
     assert not any(e[1] == "int3-pc-qat" and e[0] != "t-siamese-siren" for e in entries)  # only where it is decoded
     with pytest.raises(ConfigError, match="listen.precisions: unknown precision 'int9'"):
-        plan_with(test_config, {"listen": {"precisions": ["int9"]}}).listen_entries("speech")
+        listen.entries(plan_with(test_config, {"listen": {"precisions": ["int9"]}}), "speech")

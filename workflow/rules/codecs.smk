@@ -2,6 +2,11 @@
 # compressed file decoded at several rates. The INR points come from the evaluate jobs (the plan adds
 # rate_distortion's variants x precisions to what they make).
 
+from siamese_siren.analysis.precision import Precision
+from siamese_siren.codec.models import parameter_count
+from siamese_siren.pipeline.targets import rate_distortion as rd_target
+
+
 rule codec:
     """A batch's clips through one codec at every configured bitrate: encoded files, aligned decodes, bytes."""
     input:
@@ -52,7 +57,7 @@ rule score_codec:
 rule rate_distortion:
     """Per-clip rate-distortion points (INR files and codecs) and the kbps each method needs for each quality."""
     input:
-        unpack(rd_inputs),
+        unpack(lambda wc: rd_target.inputs(PLAN, BATCHES)),
     output:
         points=L.rate_distortion("points.csv"),
         csv=report(L.rate_distortion("kbps_needed.csv"), caption="../report/rate_distortion_table.rst",
@@ -141,7 +146,7 @@ rule qat_effect:
         csv=report(L.rate_distortion("qat.csv"), caption="../report/qat.rst", category="Rate-distortion"),
         md=L.rate_distortion("qat.md"),
     params:
-        pairs=lambda wc: PLAN.qat_pairs(),
+        pairs=lambda wc: rd_target.qat_pairs(PLAN),
         metrics=lambda wc: config["rate_distortion"]["metrics"],
     log:
         L.log("rate_distortion", "qat"),

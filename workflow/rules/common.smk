@@ -1,16 +1,16 @@
-# Input functions and the checkpoint plumbing. What the config asks for and where each file goes is decided by
-# siamese_siren.pipeline.plan (no Snakemake there, unit-tested in tests/test_plan.py); this file only connects it to the DAG.
+# The config's validation, the plan, and the checkpoint plumbing every rule shares. What the config asks for and
+# where each file goes is decided by siamese_siren.pipeline (no Snakemake there, unit-tested in tests/test_plan.py):
+# the plan iterates over the registered kinds of target (siamese_siren.pipeline.targets), each of which also gives
+# its rule's inputs. This file only connects them to the DAG.
 import os
 from collections.abc import Mapping
 
 from snakemake.utils import validate
 
-from siamese_siren.pipeline.datasets import SOURCES, read_manifest, selected_clips
-from siamese_siren.experiments.inits import training_windows
-from siamese_siren.codec.models import parameter_count
-from siamese_siren.analysis.precision import Precision
+from siamese_siren.pipeline.datasets import SOURCES, selected_clips
 from siamese_siren.pipeline.config import config_error, validate_config
-from siamese_siren.pipeline.plan import Plan, batch_of, batches, choose_clip, spread
+from siamese_siren.pipeline.layout import batch_of, batches, choose_clip
+from siamese_siren.pipeline.plan import Plan
 
 
 validate_config(config, lambda checked: validate(checked, schema="../schemas/config.schema.yaml"))
@@ -124,15 +124,7 @@ def clip_batch(dataset, clip):
     return batch_of(BATCHES[dataset], clip)
 
 
-# ---- tables, figures, codecs and rate-distortion -----------------------------------------------------------
-
-
-def table_inputs(wildcards):
-    cells = PLAN.table_cells(wildcards.name)
-    return {
-        "scores": [f for d, v in cells for f in score_files(d, v)],
-        "compressed": [folder for d, v in cells for folder in compressed_dirs(d, v)],
-    }
+# ---- the spectrogram figures (Figures 3 and 6) -------------------------------------------------------------
 
 
 SPECTROGRAM_FIGURES = [n for n in ("fig3", "fig6") if PLAN.figure(n)]
@@ -149,79 +141,8 @@ def spectrogram_inputs(wildcards):
     }
 
 
-def codec_score_files(dataset):
-    return [L.codec_scores(dataset, c, b) for c in PLAN.codec_bitrates for b in BATCHES[dataset]]
-
-
-def rd_inputs(wildcards):
-    variants = config["rate_distortion"]["variants"]
-    return {
-        "scores": [f for d in PLAN.datasets for v in variants for f in score_files(d, v)],
-        "compressed": [f for d in PLAN.datasets for v in variants for f in compressed_dirs(d, v)],
-        "codecs": [f for d in PLAN.datasets for f in codec_score_files(d)],
-    }
-
-
 def resolution_inputs(wildcards):
     spec = config["resolution"]
     dataset, clip = figure_clip("resolution", spec)
     return {"compressed": L.compressed_batch(dataset, spec["variant"], clip_batch(dataset, clip)),
             "manifest": L.manifest(dataset)}
-
-
-# ---- learned initialisations and fast fitting --------------------------------------------------------------
-
-
-def init_windows(wildcards):
-    """The meta-training side of the split (siamese_siren.experiments.inits.training_windows), from the datasets' manifests."""
-    params = PLAN.init_params(wildcards.name)
-    manifests = {d: read_manifest(checkpoints.dataset_manifest.get(dataset=d).output[0])
-                 for d in PLAN.init_datasets(wildcards.name)}
-    return training_windows(manifests, params["offset"], params["seconds"], params["clips"], params["seed"])
-
-
-def fast_fit_inputs(wildcards):
-    variants = sorted({name for _, _, name, _ in PLAN.fast_fit_runs()})
-    return {
-        "scores": [f for d in PLAN.datasets for v in variants for f in score_files(d, v)],
-        "models": [L.models(d, v, b) for d in PLAN.datasets for v in variants for b in BATCHES[d]],
-    }
-
-
-# ---- the listening page and the MUSHRA kit -------------------------------------------------------------------
-
-
-def listen_clips(dataset):
-    """{clip: batch} of the clips on the page: listen.clips of them, evenly spaced (siamese_siren.pipeline.plan.spread)."""
-    return {c: clip_batch(dataset, c) for c in spread(list(CLIPS[dataset]), config["listen"]["clips"])}
-
-
-def listen_inputs(wildcards):
-    """Only the batches of the page's clips: a 1000-clip run's page reads 20 clips' files, not 1000."""
-    out = {"clips": [], "reconstructions": [], "scores": [], "compressed": [], "codec_scores": [], "codecs": [],
-           "tables": [L.table(t, "csv") for t in config["tables"]]}
-    for dataset in PLAN.datasets:
-        chosen = listen_clips(dataset)
-        used = sorted(set(chosen.values()))
-        entries = PLAN.listen_entries(dataset)
-        out["clips"] += [L.clip(dataset, c) for c in chosen]
-        for name in dict.fromkeys(name for name, *_ in entries):
-            out["reconstructions"] += [L.reconstructions(dataset, name, b) for b in used]
-            out["scores"] += [L.scores(dataset, name, b) for b in used]
-        compressed = sorted({name for name, p, *_ in entries if Precision.parse(p).setting})
-        out["compressed"] += [L.compressed_batch(dataset, name, b) for name in compressed for b in used]
-        if config["listen"]["codecs"]:
-            out["codecs"] += [L.codec(dataset, c, b) for c in PLAN.codec_bitrates for b in used]
-            out["codec_scores"] += [L.codec_scores(dataset, c, b) for c in PLAN.codec_bitrates for b in used]
-    return out
-
-
-def listen_params(wildcards):
-    """What the page script needs besides its files: the clips, what it plays, sizes it cannot read, and the results
-    folder (every path of siamese_siren.pipeline.plan.Layout, the links between the page and the run's files)."""
-    return {
-        "results": config["results"],
-        "clips": {d: listen_clips(d) for d in PLAN.datasets},
-        "entries": {d: PLAN.listen_entries(d) for d in PLAN.datasets},
-        "float_bytes": {v: 4 * parameter_count(PLAN.variant(v)) for v in PLAN.listen_variants()},
-    }

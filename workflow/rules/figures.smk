@@ -60,24 +60,3 @@ rule fig5:
         "../../envs/report.yaml"
     script:
         "../scripts/figure_noise.py"
-
-
-rule fast_fit:
-    """Steps a faster recipe (learned init, schedule) needs to reach the paper's loss, and quality per budget."""
-    input:
-        unpack(fast_fit_inputs),
-    output:
-        figure=report(L.figure("fast_fit"), caption="../report/fast_fit.rst", category="Figures"),
-        csv=L.fast_fit("csv"),
-        md=report(L.fast_fit("md"), caption="../report/fast_fit.rst", category="Tables"),
-    params:
-        runs=lambda wc: PLAN.fast_fit_runs(),
-        spec=lambda wc: PLAN.figure("fast_fit"),
-    log:
-        L.log("figures", "fast_fit"),
-    benchmark:
-        L.benchmark("figures", "fast_fit")
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/fast_fit.py"

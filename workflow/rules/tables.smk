@@ -1,7 +1,11 @@
+from siamese_siren.pipeline.targets import findings as findings_target
+from siamese_siren.pipeline.targets import tables as paper_tables
+
+
 rule table:
     """A paper table: mean, 95% CI and N per cell, exact parameter counts, bytes and kbps of our files."""
     input:
-        unpack(table_inputs),
+        unpack(lambda wc: paper_tables.inputs(PLAN, BATCHES, wc.name)),
     output:
         csv=report(L.table("{name}", "csv"), caption="../report/table.rst", category="Tables",
                    subcategory="{name}"),
@@ -12,8 +16,8 @@ rule table:
         variants=lambda wc: {v: PLAN.variant(v).to_dict() for v in config["tables"][wc.name]["variants"]},
         denoise=lambda wc: {v: PLAN.denoise(v, config["tables"][wc.name]["denoise"])
                             for v in config["tables"][wc.name]["variants"]},
-        paper=lambda wc: PLAN.paper_comparison(wc.name),
-        setting=lambda wc: PLAN.table_setting(wc.name),
+        paper=lambda wc: paper_tables.paper_comparison(PLAN, wc.name),
+        setting=lambda wc: paper_tables.sized_setting(PLAN, wc.name),
     log:
         L.log("tables", "{name}"),
     benchmark:
@@ -32,7 +36,7 @@ rule findings:
         md=report(L.findings("md"), caption="../report/findings.rst", category="Tables"),
         csv=L.findings("csv"),
     params:
-        spec=lambda wc: PLAN.findings_spec(),  # only when the job runs: it measures every table variant
+        spec=lambda wc: findings_target.findings_spec(PLAN),  # only when the job runs: it measures every table variant
     log:
         L.log("findings"),
     benchmark:

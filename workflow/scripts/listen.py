@@ -7,8 +7,7 @@ from siamese_siren.analysis.listen import build_page, clip_players, kit_trial
 from siamese_siren.analysis.mushra import write_kit
 from siamese_siren.analysis.reference_codecs import codec
 from siamese_siren.pipeline import jobs
-from siamese_siren.pipeline.layout import Layout
-from siamese_siren.pipeline.plan import spread
+from siamese_siren.pipeline.layout import Layout, spread
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])

@@ -30,6 +30,11 @@ from torch import nn
 
 from siamese_siren.codec.models import SiameseSiren, Variant, positional_encoding, time_grid
 
+#: The paper's own datasets, the recipe its tables were measured with, and which dataset stands for each kind.
+PAPER_SOURCES = ("gtzan", "librispeech")
+PAPER_RECIPE = {"clip.seconds": 10.0, "clip.sample_rate": 22050, "training.steps": 2500, "training.keep": "final"}
+PAPER_DATASET_OF_KIND = {"speech": "librispeech", "music": "gtzan"}
+
 #: The paper-faithful size measures: key (as in the published data) -> column label in our tables.
 PAPER_SIZE_COLUMNS = {
     "params_k": "paper-faithful #params (k)",

@@ -4,8 +4,9 @@ recipe, and quality at each step budget. Measured: no learned initialisation hel
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker
@@ -17,6 +18,68 @@ from siamese_siren.analysis.figures.drawing import metric_label, new_figure, sav
 from siamese_siren.analysis.statistics import summarise
 from siamese_siren.analysis.tables import format_cell
 from siamese_siren.codec import files
+from siamese_siren.pipeline.config import config_error
+from siamese_siren.pipeline.plan import Plan
+from siamese_siren.pipeline.targets import Reconstruction, Target
+
+# ---- the target: what it adds to a plan --------------------------------------------------------------------
+
+
+def budget_variant(recipe: str, steps: int) -> str:
+    """The name of a recipe's run with another step budget."""
+    return f"{recipe}-{steps}steps"
+
+
+def runs(plan: Plan) -> list[tuple[str, int, str, str]]:
+    """(recipe, step budget, variant, precision) of every cell of fast_fit: the baseline's snapshots, each
+    recipe's run of that many steps."""
+    fit = plan.figure("fast_fit")
+    baseline = fit["baseline"]
+    plan.variant(baseline, "figures.fast_fit.baseline")
+    cells = []
+    for steps in fit["steps"]:
+        if steps > plan.steps(baseline):
+            config_error("figures.fast_fit.steps", f"{steps} is beyond the baseline's {plan.steps(baseline)} "
+                         "steps", f"use budgets up to {plan.steps(baseline)}")
+        cells.append((baseline, steps, baseline, "float" if steps == plan.steps(baseline) else f"float-step{steps}"))
+        for recipe in fit["recipes"]:
+            name = recipe if steps == plan.steps(recipe) else budget_variant(recipe, steps)
+            cells.append((recipe, steps, name, "float"))
+    return cells
+
+
+class FastFit(Target):
+    """``figures.fast_fit``: each recipe run once per step budget it does not already run, against the snapshots
+    of the baseline (the paper's recipe)."""
+
+    key = "figures.fast_fit"
+
+    def variants(self, config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        fit = config["figures"].get("fast_fit")
+        if not fit:
+            return {}
+        added = {}
+        for recipe in fit["recipes"]:
+            if recipe not in config["variants"]:
+                config_error("figures.fast_fit.recipes", f"no variant named {recipe!r}",
+                             f"use some of {list(config['variants'])}")
+            spec = config["variants"][recipe]
+            for steps in fit["steps"]:
+                if steps != spec.get("steps", config["training"]["steps"]):
+                    added[budget_variant(recipe, steps)] = {**spec, "steps": steps}
+        return added
+
+    def snapshots(self, plan: Plan, key: str, spec: Mapping[str, Any]) -> dict[str, Iterable[int]]:
+        return {spec["baseline"]: spec["steps"]}
+
+    def reconstructions(self, plan: Plan, key: str, spec: Mapping[str, Any]) -> Iterable[Reconstruction]:
+        return [(d, name, precision, "none") for _, _, name, precision in runs(plan) for d in plan.datasets]
+
+    def outputs(self, plan: Plan, key: str, spec: Mapping[str, Any]) -> list[str]:
+        return [plan.layout.figure("fast_fit")] + [plan.layout.fast_fit(ext) for ext in ("csv", "md")]
+
+
+# ---- the analysis: steps to the paper's loss, quality per budget ----------------------------------------------
 
 
 def fast_fit_losses(losses: dict[tuple[str, str, str], np.ndarray], runs: Sequence[tuple[str, int, str, str]],

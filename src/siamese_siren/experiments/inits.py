@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from siamese_siren.codec.train import (
     pick_device,
     state_digest,
 )
+from siamese_siren.pipeline.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,26 @@ class MetaConfig:
                 raise ValueError(f"meta-training: {key} must be >= 1, got {getattr(self, key)}")
         if not 0 < self.meta_lr <= 1:
             raise ValueError(f"meta-training: meta_lr must be in (0, 1], got {self.meta_lr}")
+
+
+# ---- what a plan's meta-training job needs --------------------------------------------------------------------
+
+
+def init_datasets(plan: Plan, init: str) -> list[str]:
+    """The datasets an initialisation is meta-trained on (``inits.<name>.datasets``, default all)."""
+    wanted = plan.config["inits"][init]["datasets"] or plan.datasets
+    return [plan.known_dataset(f"inits.{init}.datasets", d) for d in wanted]
+
+
+def meta_params(plan: Plan, init: str) -> dict[str, Any]:
+    """What meta-training an initialisation needs: its architecture, Reptile's settings, the split's draw."""
+    spec, clip = plan.config["inits"][init], plan.config["clip"]
+    meta = {k: spec[k] for k in ("meta_steps", "inner_steps", "inner_lr", "meta_lr", "clips_at_once", "seed",
+                                 "compile", "learn_output")}
+    meta["device"] = plan.config["training"]["device"]
+    return {"variant": plan.init_variant(init).to_dict(), "meta": meta,
+            "clips": spec["clips"], "seed": spec["seed"], "sample_rate": clip["sample_rate"],
+            "offset": clip["offset"], "seconds": clip["seconds"]}
 
 
 # ---- the training split ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Every path under the results folder, one method per artifact.
+"""Every path under the results folder, one method per artifact, and the batches clips are grouped in.
 
 Rules call it with ``"{wildcard}"`` arguments to get their templates; input functions and tests call it with real
 values.
@@ -6,7 +6,10 @@ values.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from .config import config_error
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,38 @@ class Layout:
     def listen(self, name: str) -> str:
         """The listening page (``index.html``), its ``media`` folder, and the MUSHRA kit (``mushra``)."""
         return f"{self.root}/listen/{name}"
+
+
+# ---- clips in batches ---------------------------------------------------------------------------------------
+
+
+
+def batches(clips: Iterable[str], size: int) -> dict[str, list[str]]:
+    """Clips grouped into training jobs of ``size``, in the given (sorted) order: {batch id: [clip ids]}."""
+    ids = list(clips)
+    return {f"b{i // size:04d}": ids[i : i + size] for i in range(0, len(ids), size)}
+
+
+def batch_of(grouped: Mapping[str, Sequence[str]], clip: str) -> str:
+    return next(batch for batch, ids in grouped.items() if clip in ids)
+
+
+def spread(items: Sequence[str], n: int | None) -> list[str]:
+    """``n`` of ``items`` evenly spaced from the first to the last (all of them when ``n`` is None or enough).
+
+    Sorted GTZAN ids run genre by genre, so even spacing puts every genre on a 20-clip page where the first 20
+    would all be blues; the choice depends only on the sorted ids, so reruns and readers agree on it.
+    """
+    if n is None or n >= len(items):
+        return list(items)
+    if n == 1:
+        return [items[0]]
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
+
+
+def choose_clip(key: str, wanted: str | None, clips: Sequence[str]) -> str:
+    """The clip a figure shows: the configured one, or the dataset's first."""
+    chosen = wanted or clips[0]
+    if chosen not in clips:
+        config_error(key, f"no clip {chosen!r} in the dataset", f"use one of {list(clips)[:10]}")
+    return chosen
