@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from snakemake.utils import validate
 
-from siamese_siren.pipeline.datasets import SOURCES, selected_clips
+from siamese_siren.pipeline.datasets import SOURCES, read_manifest, selected_clips
 from siamese_siren.pipeline.config import config_error, validate_config
 from siamese_siren.pipeline.layout import batch_of, batches, choose_clip
 from siamese_siren.pipeline.plan import Plan
@@ -103,6 +103,11 @@ def batch_clip_metas(wildcards):
 def manifest_of(wildcards):
     """The manifest, as an input of every job whose params list a batch's clips (remote jobs require it)."""
     return L.manifest(wildcards.dataset)
+
+
+def manifest_rows(dataset):
+    """A dataset's manifest rows, once the checkpoint has written it (siamese_siren.pipeline.datasets.read_manifest)."""
+    return read_manifest(checkpoints.dataset_manifest.get(dataset=dataset).output[0])
 
 
 def score_files(dataset, name):

@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from siamese_siren.analysis.figures.drawing import metric_label, new_figure, save
-from siamese_siren.analysis.statistics import summarise
+from siamese_siren.analysis.statistics import shown_interval, summarise
 from siamese_siren.analysis.tables import format_cell
 from siamese_siren.codec import files
 from siamese_siren.pipeline.config import config_error
@@ -46,6 +46,14 @@ def runs(plan: Plan) -> list[tuple[str, int, str, str]]:
             name = recipe if steps == plan.steps(recipe) else budget_variant(recipe, steps)
             cells.append((recipe, steps, name, "float"))
     return cells
+
+
+def inputs(plan: Plan, batches: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:
+    """The fast_fit job's inputs: every batch's scores and trained models of every variant of its runs."""
+    variants = sorted({name for _, _, name, _ in runs(plan)})
+    L = plan.layout  # noqa: N806
+    return {"scores": [L.scores(d, v, b) for d in plan.datasets for v in variants for b in batches[d]],
+            "models": [L.models(d, v, b) for d in plan.datasets for v in variants for b in batches[d]]}
 
 
 class FastFit(Target):
@@ -185,7 +193,7 @@ def fast_fit_figure(records: pd.DataFrame, losses: pd.DataFrame, metrics: list[s
         for ax, (metric, frame, column) in zip(row, panels, strict=True):
             if frame[column].notna().any():
                 sns.lineplot(data=frame, x="budget", y=column, hue="recipe", hue_order=recipes, marker="o",
-                             errorbar=("ci", 95), ax=ax)
+                             errorbar=shown_interval, ax=ax)
             else:  # a speech-only metric on music
                 ax.text(0.5, 0.5, f"no {metric_label(metric)} for {dataset}", ha="center", va="center",
                         transform=ax.transAxes)

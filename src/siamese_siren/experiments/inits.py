@@ -11,7 +11,7 @@ The file it writes is :mod:`siamese_siren.codec.inits`'s.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -65,6 +65,14 @@ def init_datasets(plan: Plan, init: str) -> list[str]:
     """The datasets an initialisation is meta-trained on (``inits.<name>.datasets``, default all)."""
     wanted = plan.config["inits"][init]["datasets"] or plan.datasets
     return [plan.known_dataset(f"inits.{init}.datasets", d) for d in wanted]
+
+
+def windows(plan: Plan, manifest_rows: Callable[[str], list[dict[str, str]]], init: str) -> list[Window]:
+    """The meta-training side of the split (:func:`training_windows`) of one initialisation, from the manifests of
+    its datasets (``manifest_rows(dataset)``)."""
+    params = meta_params(plan, init)
+    manifests = {d: manifest_rows(d) for d in init_datasets(plan, init)}
+    return training_windows(manifests, params["offset"], params["seconds"], params["clips"], params["seed"])
 
 
 def meta_params(plan: Plan, init: str) -> dict[str, Any]:

@@ -7,18 +7,10 @@ from siamese_siren.experiments import fast_fit
 PLAN.add_target(fast_fit.FastFit())
 
 
-def fast_fit_inputs(wildcards):
-    variants = sorted({name for _, _, name, _ in fast_fit.runs(PLAN)})
-    return {
-        "scores": [f for d in PLAN.datasets for v in variants for f in score_files(d, v)],
-        "models": [L.models(d, v, b) for d in PLAN.datasets for v in variants for b in BATCHES[d]],
-    }
-
-
 rule fast_fit:
     """Steps a faster recipe (learned init, schedule) needs to reach the paper's loss, and quality per budget."""
     input:
-        unpack(fast_fit_inputs),
+        unpack(lambda wc: fast_fit.inputs(PLAN, BATCHES)),
     output:
         figure=report(L.figure("fast_fit"), caption="../../report/fast_fit.rst", category="Figures"),
         csv=L.fast_fit("csv"),

@@ -2,28 +2,19 @@
 # (siamese_siren.experiments.inits). A variant starts from one with `init: learned:<name>`.
 
 from siamese_siren.experiments import inits
-from siamese_siren.pipeline.datasets import read_manifest
-
-
-def init_windows(wildcards):
-    """The meta-training side of the split (siamese_siren.experiments.inits.training_windows), from the manifests."""
-    params = inits.meta_params(PLAN, wildcards.name)
-    manifests = {d: read_manifest(checkpoints.dataset_manifest.get(dataset=d).output[0])
-                 for d in inits.init_datasets(PLAN, wildcards.name)}
-    return inits.training_windows(manifests, params["offset"], params["seconds"], params["clips"], params["seed"])
 
 
 rule meta_init:
     """Reptile on clip-length windows that overlap no scored clip: a starting point that fits in fewer steps."""
     input:
         manifests=lambda wc: [L.manifest(d) for d in inits.init_datasets(PLAN, wc.name)],
-        sources=lambda wc: sorted({w.source for w in init_windows(wc)}),
+        sources=lambda wc: sorted({w.source for w in inits.windows(PLAN, manifest_rows, wc.name)}),
     output:
         init=L.init("{name}"),
         split=L.init_split("{name}"),
     params:
         recipe=lambda wc: inits.meta_params(PLAN, wc.name),
-        windows=lambda wc: [w.__dict__ for w in init_windows(wc)],
+        windows=lambda wc: [w.__dict__ for w in inits.windows(PLAN, manifest_rows, wc.name)],
     threads: lambda wc: config["inits"][wc.name]["threads"]
     resources:
         gpu=1,
