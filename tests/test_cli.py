@@ -1,6 +1,7 @@
 import errno
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -11,11 +12,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
 
-from siamese_siren.cli import build_parser, main
+from siamese_siren.cli import EXIT_DIFFERENT, build_parser, main
 from siamese_siren.codec import bitstream
 from siamese_siren.codec.bitstream import CompressedClip
 from siamese_siren.codec.models import VARIANTS, SiameseSiren, Variant, parameter_count
@@ -25,6 +27,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "siamese_siren.cli", *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.slow  # three trainings and decodes of real speech
 def test_encode_decode_info_on_real_speech(speech_path, tmp_path, capsys):
     ssr = tmp_path / "speech.ssr"
     code = main(["encode", str(speech_path), str(ssr), "--variant", "siamese-2x64+1x32", "--steps", "200",
@@ -85,6 +88,7 @@ def test_same_file_same_output(tmp_path, trained_small):
     assert (tmp_path / "x.wav").read_bytes() == (tmp_path / "y.wav").read_bytes()
 
 
+@pytest.mark.slow  # three runs of the command in a subprocess
 def test_errors_are_actionable(tmp_path, speech_path):
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(2205, dtype=np.float32), 22050)
@@ -284,6 +288,7 @@ def _wait_for_temporary(folder, size, process, timeout=120):
     raise AssertionError(f"no temporary file of {size} bytes in {folder}: {process.poll()=}")
 
 
+@pytest.mark.slow  # writes tens of MB from a subprocess
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/status")
 def test_an_hour_at_the_highest_rate_streams_to_disk_with_flat_memory_and_ctrl_c_leaves_nothing(tmp_path):
     # no positional encoding and 8-wide layers: fast enough to write tens of MB in seconds on a shared CPU
@@ -306,6 +311,7 @@ def test_an_hour_at_the_highest_rate_streams_to_disk_with_flat_memory_and_ctrl_c
     assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow  # a training subprocess, then Ctrl-C
 def test_ctrl_c_during_encode_exits_130_without_traceback_and_leaves_nothing(tmp_path):
     source = _tone_file(tmp_path / "a.wav")
     output = tmp_path / "a.ssr"
@@ -333,12 +339,16 @@ def test_ctrl_c_during_encode_exits_130_without_traceback_and_leaves_nothing(tmp
 
 def test_help_has_no_markup_every_argument_is_explained_and_exit_codes_are_listed(capsys):
     texts = []
-    for args in ([], ["encode"], ["decode"], ["info"]):
+    for args in ([], ["encode"], ["decode"], ["info"], ["compare"], ["mushra"]):
         assert main([*args, "--help"]) == 0
         texts.append(capsys.readouterr().out)
-    assert not any("``" in text for text in texts)
-    for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "130"):
+    assert not any("``" in text or "%%" in text for text in texts)
+    for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "130"):
         assert f"  {code}" in texts[0]
+    assert f"  {EXIT_DIFFERENT}    compare only: the results differ" in texts[0] and "5: no" in texts[0]
+    from siamese_siren.analysis.mushra import SCREEN_SCORE, SCREEN_SHARE
+
+    assert f"below {SCREEN_SCORE} in more than {SCREEN_SHARE:.0%}" in " ".join(texts[-1].split())
     parser = build_parser()
     for action in parser._subparsers._group_actions[0].choices.values():
         for argument in action._actions:
@@ -349,3 +359,130 @@ def test_the_progress_bar_says_which_step_its_loss_is_from(tmp_path, capsys):
     assert main(["encode", str(_tone_file(tmp_path / "a.wav")), str(tmp_path / "a.ssr"), "--variant", SMALL,
                  "--steps", "3"]) == 0
     assert "at step 3, shown every 50 steps" in capsys.readouterr().err
+
+
+# ---- compare and mushra: the results tools are subcommands with the same conventions ---------------------------
+
+
+def _results_folder(root, visqol=2.5, reversed_rows=False):
+    """A tiny results folder: a scores table, a .ssr file, a WAV and a log (which is not a result)."""
+    (root / "scores").mkdir(parents=True)
+    table = pd.DataFrame({"clip": ["a", "b"], "visqol": [visqol, 3.0]})
+    (table[::-1] if reversed_rows else table).to_csv(root / "scores" / "speech.csv", index=False)
+    (root / "clip.ssr").write_bytes(b"SSRN\x01")
+    sf.write(root / "clip.wav", np.linspace(-0.5, 0.5, 100), 22050, subtype="FLOAT")
+    (root / "logs").mkdir()
+    (root / "logs" / "run.log").write_text(f"{time.time()}")
+    return root
+
+
+def _mushra_ratings(path):
+    """A webMUSHRA export: listeners a, b and c; c rates the hidden reference low in both trials."""
+    rows = [{"name": who, "trial_id": trial, "rating_stimulus": stimulus, "rating_score": score}
+            for who in "abc" for trial in ("t1", "t2")
+            for stimulus, score in (("reference", 30 if who == "c" else 100), ("anchor35", 20), ("v1", 60))]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def run_installed(*args):
+    """The installed console script, as a user runs it (not python -m)."""
+    script = Path(sys.executable).parent / "siamese-siren"
+    command = str(script) if script.exists() else shutil.which("siamese-siren")
+    assert command, "the siamese-siren command is not installed (pip install -e .)"
+    return subprocess.run([command, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def _one_line(stderr, *names):
+    lines = [line for line in stderr.splitlines() if "no CUDA device" not in line]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    for name in names:
+        assert name in lines[0], lines[0]
+
+
+def test_the_old_module_entry_points_are_gone():
+    from siamese_siren.analysis import compare, mushra
+
+    assert not hasattr(compare, "main") and not hasattr(mushra, "main")
+    for module in (compare, mushra):
+        assert "python -m" not in Path(module.__file__).read_text()
+
+
+@pytest.mark.slow  # four runs of the installed command, a few seconds each
+def test_installed_compare_exits_0_when_identical_5_when_different_1_on_a_bad_folder_2_on_a_bad_option(tmp_path):
+    a = _results_folder(tmp_path / "a")
+    same = _results_folder(tmp_path / "same", reversed_rows=True)  # rows in another order, another log
+    changed = _results_folder(tmp_path / "changed", visqol=2.6)
+    (changed / "extra.csv").write_text("x\n1\n")
+
+    done = run_installed("compare", a, same)
+    assert done.returncode == 0 and "3 files compared: identical results" in done.stdout, done
+    done = run_installed("compare", a, changed)
+    assert done.returncode == EXIT_DIFFERENT == 5, done
+    assert f"DIFFERENT: extra.csv: only in {changed}" in done.stdout
+    assert "DIFFERENT: scores/speech.csv: column 'visqol' differs" in done.stdout and "2 results differ" in done.stdout
+    done = run_installed("compare", a, tmp_path / "missing")
+    assert done.returncode == 1 and done.stdout == ""
+    _one_line(done.stderr, str(tmp_path / "missing"), "no such folder")
+    done = run_installed("compare", a, same, "--rtol", "-1")
+    assert done.returncode == 2
+    _one_line(done.stderr, "--rtol", "out of range")
+
+
+@pytest.mark.slow  # four runs of the installed command, a few seconds each
+def test_installed_mushra_summarises_ratings_and_refuses_a_missing_file_or_a_wrong_column(tmp_path):
+    ratings = _mushra_ratings(tmp_path / "mushra.csv")
+    done = run_installed("mushra", ratings, "--listener", "name", "--out", tmp_path / "table.csv")
+    assert done.returncode == 0, done
+    assert "post-screening excluded 1 listener(s): c" in done.stdout and "| reference" in done.stdout
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert list(table["condition"]) == ["reference", "v1", "anchor35"] and list(table["n"]) == [4, 4, 4]
+    done = run_installed("mushra", tmp_path / "missing.csv", "--listener", "name")
+    assert done.returncode == 1
+    _one_line(done.stderr, "missing.csv", "no such file")
+    done = run_installed("mushra", ratings, "--listener", "listener")
+    assert done.returncode == 2
+    _one_line(done.stderr, "--listener listener", "no such column", "name, trial_id")
+    done = run_installed("mushra", ratings, "--no-such-option")
+    assert done.returncode == 2 and "--no-such-option" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args,code,says", [
+    (["compare", "{a}", "{a}/scores/speech.csv"], 1, ["speech.csv", "is a file, not a folder"]),
+    (["compare", "{tmp}/none", "{a}"], 1, ["none", "no such folder"]),
+    (["compare", "{a}", "{a}", "--rtol", "nan"], 2, ["--rtol nan"]),
+    (["mushra", "{a}"], 1, ["is a folder"]),
+    (["mushra", "{a}/scores/speech.csv"], 1, ["speech.csv", "no column rating_stimulus, rating_score"]),
+    (["mushra", "{tmp}/header.csv"], 1, ["header.csv", "holds no ratings"]),
+    (["mushra", "{tmp}/mushra.csv", "--listener", "trial_id"], 1, ["excluded every listener", "--listener trial_id"]),
+    (["mushra", "{tmp}/mushra.csv", "--out", "{tmp}/mushra.csv"], 2, ["mushra.csv", "is the input file"]),
+    (["mushra", "{tmp}/mushra.csv", "--out", "{tmp}/no/t.csv"], 4, ["does not exist"]),
+])
+def test_compare_and_mushra_failures_are_one_line_with_the_documented_code(tmp_path, capsys, args, code, says):
+    a = _results_folder(tmp_path / "a")
+    _mushra_ratings(tmp_path / "mushra.csv")
+    (tmp_path / "header.csv").write_text("rating_stimulus,rating_score\n")
+    assert main([arg.format(a=a, tmp=tmp_path) for arg in args]) == code
+    one_line_error(capsys, *says)
+    assert not (tmp_path / "no").exists()
+
+
+def test_compare_lists_every_difference_in_process(tmp_path, capsys):
+    a, b = _results_folder(tmp_path / "a"), _results_folder(tmp_path / "b", visqol=2.5 * (1 + 1e-12))
+    (b / "clip.ssr").write_bytes(b"SSRN\x02")
+    assert main(["compare", str(a), str(b)]) == EXIT_DIFFERENT
+    out = capsys.readouterr().out
+    assert "DIFFERENT: clip.ssr: bytes differ" in out and "DIFFERENT: scores/speech.csv" in out
+    (b / "clip.ssr").write_bytes(b"SSRN\x01")
+    assert main(["compare", str(a), str(b), "--rtol", "1e-9"]) == 0
+    assert "identical results" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command,package", [("compare", "pandas"), ("mushra", "tabulate")])
+def test_a_missing_optional_package_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch, command, package):
+    monkeypatch.setitem(sys.modules, package, None)  # import fails as if the package were not installed
+    for module in ("siamese_siren.analysis.compare", "siamese_siren.analysis.mushra"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    args = [str(tmp_path), str(tmp_path)] if command == "compare" else [str(_mushra_ratings(tmp_path / "r.csv"))]
+    assert main([command, *args]) == 2
+    one_line_error(capsys, command, package, 'pip install "siamese-siren[report]"')

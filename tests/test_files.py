@@ -177,3 +177,42 @@ def test_input_problems_are_named_with_their_fix(tmp_path):
     assert files.output_problem(tmp_path / "new.wav") is None and leftovers(tmp_path) == []
     assert "does not exist" in files.output_problem(tmp_path / "no" / "new.wav")
     assert "is a folder" in files.output_problem(tmp_path / "folder.wav")
+
+
+def _device_node(path):
+    """A character device like /dev/null (major 1, minor 3) at ``path``; None where mknod is not permitted."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, AttributeError):
+        return None
+    return path
+
+
+def test_an_existing_target_that_is_not_a_regular_file_is_never_replaced(tmp_path):
+    # issue 28, row 1: a FIFO or a device node (or a link to one) was replaced by a regular file; /dev/null for root
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link-to-fifo").symlink_to(tmp_path / "fifo")
+    special = {"fifo": stat.S_ISFIFO, "link-to-fifo": stat.S_ISFIFO}
+    if _device_node(tmp_path / "null"):
+        (tmp_path / "link-to-null").symlink_to(tmp_path / "null")
+        special.update({"null": stat.S_ISCHR, "link-to-null": stat.S_ISCHR})
+    for name, kind in special.items():
+        path = tmp_path / name
+        problem = files.special_file_problem(path)
+        assert "not a regular file" in problem and problem == files.output_problem(path), problem
+        assert ("symbolic link" in problem) == name.startswith("link"), problem
+        with pytest.raises(FileExistsError, match="not a regular file"):
+            files.write_bytes(path, b"data")
+        with pytest.raises(FileExistsError):
+            files.publish(tmp_path / "fifo", path)
+        assert kind(os.stat(path).st_mode), name
+    assert leftovers(tmp_path) == []
+    # what may be written over is unchanged: a missing name, a regular file, a link to one (written through)
+    (tmp_path / "real").write_bytes(b"old")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for name in ("new", "real", "link", "dangling"):
+        assert files.special_file_problem(tmp_path / name) is None
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert files.special_file_problem(tmp_path / "dangling") is None
+    files.write_bytes(tmp_path / "link", b"new")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real").read_bytes() == b"new"

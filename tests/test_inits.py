@@ -34,6 +34,7 @@ def test_training_windows_never_overlap_a_scored_clip_and_are_seeded():
         training_windows({"speech": [_row("a.flac", 1.6)]}, 0.5, 1.0, 4, 0)
 
 
+@pytest.mark.slow  # meta-trains (26-30 s on a busy 2-core machine with torch's 2 threads)
 def test_reptile_learns_what_a_family_of_clips_shares():
     t = np.linspace(-1, 1, 300)
     family = [(np.sin(2 * np.pi * 3 * t) * (1 + 0.1 * k)).astype(np.float32) for k in range(6)]

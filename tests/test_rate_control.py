@@ -66,6 +66,7 @@ def test_the_search_bound_and_the_smallest_possible_file():
 HALF_SECOND = ["--offset", "0.5", "--duration", "0.5"]
 
 
+@pytest.mark.slow  # trains and writes every setting (6-20 s on a busy 2-core machine)
 def test_encode_at_a_bitrate_writes_the_best_file_under_it_and_info_says_why(speech_path, tmp_path, capsys):
     ssr = tmp_path / "rc.ssr"
     small = VARIANTS["siamese-2x64+1x32"]
@@ -84,6 +85,7 @@ def test_encode_at_a_bitrate_writes_the_best_file_under_it_and_info_says_why(spe
     assert main(["decode", str(ssr), str(tmp_path / "rc.wav")]) == 0
 
 
+@pytest.mark.slow  # trains and scores ViSQOL (~4 s)
 def test_encode_at_a_quality_writes_the_smallest_file_reaching_it(speech_path, tmp_path, capsys):
     ssr = tmp_path / "q.ssr"
     code = main(["encode", str(speech_path), str(ssr), "--quality", "snr=3", "--widths", "siamese-2x64+1x32",

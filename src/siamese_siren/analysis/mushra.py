@@ -7,18 +7,16 @@ together where a peak would clip) and one length (with 20 ms fades, so that no c
 format webMUSHRA loads. Condition names are the stimuli keys, which webMUSHRA shows to nobody (the page is blind)
 and writes into its ratings.
 
-The analysis: ``python -m siamese_siren.analysis.mushra mushra.csv`` reads the CSV webMUSHRA exports
-(``results/<testId>/mushra.csv``: ``trial_id``, ``rating_stimulus``, ``rating_score``, ...) and prints one row per
-condition: mean score, 95% confidence interval (Student t) and N. With ``--listener COLUMN`` it first applies the
-recommendation's post-screening: a listener who rates the hidden reference below 90 in more than 15% of the
-trials is left out.
+The analysis: :func:`read_ratings` reads the CSV webMUSHRA exports (``results/<testId>/mushra.csv``:
+``trial_id``, ``rating_stimulus``, ``rating_score``, ...), :func:`ratings_table` makes one row per condition: mean
+score, 95% confidence interval (Student t) and N, and :func:`screen` first applies the recommendation's
+post-screening: a listener who rates the hidden reference below 90 in more than 15% of the trials is left out.
+From the shell: ``siamese-siren mushra mushra.csv --listener COLUMN`` (see :mod:`siamese_siren.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,12 @@ FADE_SECONDS = 0.02
 SCREEN_SCORE = 90
 #: ... in more than this share of a listener's trials excludes the listener.
 SCREEN_SHARE = 0.15
+#: The columns of webMUSHRA's ``mushra.csv`` the analysis needs.
+RATING_COLUMNS = ("rating_stimulus", "rating_score")
+
+
+class RatingsError(ValueError):
+    """A ratings file cannot be analysed; the message names the file and the fix."""
 
 
 def lowpass_anchor(reference: np.ndarray, rate: int, cutoff: float = ANCHOR_CUTOFF_HZ) -> np.ndarray:
@@ -138,11 +142,31 @@ One page per clip: hidden reference, 3.5 kHz low-pass anchor (`{ANCHOR}`) and th
 1. Copy this folder into webMUSHRA as `{WEBMUSHRA_FOLDER}/` (config paths are relative to webMUSHRA's root).
 2. Serve webMUSHRA (its PHP service writes the ratings) and open
    `?config={WEBMUSHRA_FOLDER.split('/', 1)[1]}/config.yaml`.
-3. After the sessions: `python -m siamese_siren.analysis.mushra results/siamese_siren/mushra.csv --listener <a questionnaire
+3. After the sessions: `siamese-siren mushra results/siamese_siren/mushra.csv --listener <a questionnaire
    column naming the listener>` prints the mean score and 95% CI of every condition.
 
 Made from the run's files by the workflow's `listen` rule (folder `{name}`).
 """
+
+
+def read_ratings(path: str | Path) -> pd.DataFrame:
+    """The ratings webMUSHRA wrote to ``path`` (its ``mushra.csv``), checked: a CSV with at least one rating, the
+    columns of :data:`RATING_COLUMNS` and numeric scores; else :class:`RatingsError`."""
+    fix = "give the mushra.csv webMUSHRA wrote (results/<testId>/mushra.csv)"
+    try:
+        ratings = pd.read_csv(path)
+    except pd.errors.EmptyDataError as err:
+        raise RatingsError(f"{path}: holds no CSV table; {fix}") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise RatingsError(f"{path}: is not a CSV file ({str(err).strip().splitlines()[0]}); {fix}") from err
+    missing = [c for c in RATING_COLUMNS if c not in ratings.columns]
+    if missing:
+        raise RatingsError(f"{path}: no column {', '.join(missing)}, so not webMUSHRA's ratings of mushra pages; {fix}")
+    if ratings.empty:
+        raise RatingsError(f"{path}: holds no ratings, only a header; run the sessions first")
+    if not pd.api.types.is_numeric_dtype(ratings["rating_score"]):
+        raise RatingsError(f"{path}: column rating_score holds text, not numbers; {fix}")
+    return ratings
 
 
 def screen(ratings: pd.DataFrame, listener: str) -> tuple[pd.DataFrame, list[str]]:
@@ -162,24 +186,3 @@ def ratings_table(ratings: pd.DataFrame) -> pd.DataFrame:
             for name, group in ratings.groupby("rating_stimulus")]
     return pd.DataFrame(rows).sort_values("mean", ascending=False, ignore_index=True)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m siamese_siren.analysis.mushra",
-                                     description="webMUSHRA ratings (mushra.csv) -> mean and 95%% CI per condition")
-    parser.add_argument("ratings", type=Path, help="the CSV webMUSHRA wrote (results/<testId>/mushra.csv)")
-    parser.add_argument("--listener", help="column naming the listener: enables BS.1534-3 post-screening")
-    parser.add_argument("--out", type=Path, help="also write the table as CSV here")
-    args = parser.parse_args(argv)
-    ratings = pd.read_csv(args.ratings)
-    if args.listener:
-        ratings, excluded = screen(ratings, args.listener)
-        print(f"post-screening excluded {len(excluded)} listener(s): {', '.join(excluded) or 'none'}")
-    table = ratings_table(ratings)
-    print(table.to_markdown(index=False, floatfmt=".1f"))
-    if args.out:
-        files.write_text(args.out, table.to_csv(index=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

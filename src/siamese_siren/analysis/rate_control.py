@@ -45,6 +45,12 @@ DEFAULT_BITS = (8, 7, 6, 5, 4, 3)
 #: The least an entropy coding leaves of a bit-packed payload, measured on trained networks (README "Rate
 #: control"); a width whose payload times this is over a kbps budget cannot fit it at any bit depth.
 MIN_CODED_FRACTION = 0.5
+#: The largest kbps target: 1e9 kbps (1 Tbit/s). The largest file the format can hold (sixteen 4096-wide head
+#: layers at 8 bits, about 505 MB) over its shortest clip (1024 samples at 192 kHz, 5.3 ms) is about 7.6e8 kbps, so
+#: every file fits this budget and a larger one would mean nothing more; it must also be finite and fit the file's
+#: float32 rate-control record (3.4e38), which ``inf`` and ``1e39`` do not.
+MAX_KBPS = 1e9
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _TARGET = re.compile(r"(?P<name>[a-z]+)\s*=\s*(?P<value>[-+0-9.eE]+)")
 
 
@@ -66,11 +72,25 @@ class Target:
 
     @classmethod
     def of(cls, name: str, value: float) -> Target:
+        """A target checked against what its quantity can take: a kbps budget in (0, MAX_KBPS], a metric value
+        within the metric's range (:mod:`siamese_siren.metrics.vocabulary`); every one finite and a float32, as
+        the file's record stores it. Checked here, before any search: a target nothing can meet is a typo."""
         if name != "kbps" and name not in TARGETABLE:
             raise ValueError(f"unknown target {name!r}; use kbps or one of {', '.join(TARGETABLE)}")
-        if name == "kbps" and not value > 0:
-            raise ValueError(f"a kbps target must be positive, got {value:g}")
-        return cls(name, float(value))
+        value = float(value)
+        if name == "kbps":
+            if not (math.isfinite(value) and 0 < value <= MAX_KBPS):
+                raise ValueError(f"kbps {value:g} is out of range; give a finite bitrate above 0 and at most "
+                                 f"{MAX_KBPS:g} kbps (more than any file's rate)")
+            return cls(name, value)
+        m = metric(name)
+        if not (math.isfinite(value) and m.in_range(value) and abs(value) <= _FLOAT32_MAX):
+            unit = f" {m.unit}" if m.unit else ""
+            low = f"{m.low:g}" if math.isfinite(m.low) else f"{-_FLOAT32_MAX:.3g}"
+            high = f"{m.high:g}" if math.isfinite(m.high) else f"{_FLOAT32_MAX:.3g}"
+            raise ValueError(f"{name} {value:g} is outside the range of {m.label}, {low} to {high}{unit}; give a "
+                             "target within it")
+        return cls(name, value)
 
     @property
     def is_rate(self) -> bool:

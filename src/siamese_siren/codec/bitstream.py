@@ -299,7 +299,8 @@ def clip_bounds_problem(sample_rate: int, num_samples: int) -> str | None:
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         return f"sample rate {sample_rate} Hz out of range {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}"
     if not MIN_SAMPLES <= num_samples <= MAX_SECONDS * sample_rate:
-        return (f"{num_samples} samples is out of range: at least {MIN_SAMPLES} and at most {MAX_SECONDS} s "
+        count = "1 sample" if num_samples == 1 else f"{num_samples} samples"  # an amount: "is", as "10 s is"
+        return (f"{count} is out of range: at least {MIN_SAMPLES} and at most {MAX_SECONDS} s "
                 f"({MAX_SECONDS * sample_rate} samples at {sample_rate} Hz)")
     return None
 

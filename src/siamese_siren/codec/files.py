@@ -10,6 +10,11 @@ Writers that want a file object use :func:`atomic_write` (soundfile, ``torch.sav
 ``Figure.savefig`` all accept one; pass the format explicitly where they would guess it from the name, since the
 temporary name ends in ``.tmp``). Writers that need a path (a subprocess such as ffmpeg, a hard link) use
 :func:`atomic_path`.
+
+Only regular files are ever replaced: an existing target that is a FIFO, a device node or a socket (directly or
+through symbolic links) is refused (:func:`special_file_problem`), since renaming a file over it would destroy it
+(``/dev/null`` for root). A symbolic link to a regular file is written through: the file it points to is replaced
+and the link kept.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     Symbolic links are followed, so writing to a link updates the file it points to, as ``open`` would.
     """
     target = Path(os.path.realpath(path))
+    special = special_file_problem(target)
+    if special is not None:  # checked before the writer runs; callers that can check earlier do (output_problem)
+        raise FileExistsError(errno.EEXIST, special, str(path))
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
@@ -136,10 +144,33 @@ def input_problem(path: str | Path) -> str | None:
     return None
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_file_problem(path: str | Path) -> str | None:
+    """Why an existing ``path`` must not be replaced by a written file, phrased with the fix: it is (or a symbolic
+    link leads to) a FIFO, a device node or a socket. None when it is missing, a regular file or a folder (a folder
+    has its own message in :func:`output_problem`)."""
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links: what a write would replace
+    except OSError:
+        return None  # missing (a dangling link included) or not reachable: output_problem says what is wrong
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), None)
+    if kind is None:
+        return None
+    through = f"a symbolic link to {os.path.realpath(path)}, " if os.path.islink(path) else ""
+    return (f"is {through}{kind}, not a regular file; writing would replace it with a file, so give the name "
+            "of a regular file or a new one")
+
+
 def output_problem(path: str | Path) -> str | None:
-    """What stops a file from being written at ``path`` (its folder is missing, not writable, ...), phrased with
-    the fix; None when a test file could be created beside it. Checked before long work, not instead of handling
-    errors at write time (a disk can still fill up)."""
+    """What stops a file from being written at ``path`` (it is a FIFO or a device, its folder is missing, not
+    writable, ...), phrased with the fix; None when a test file could be created beside it. Checked before long
+    work, not instead of handling errors at write time (a disk can still fill up)."""
+    special = special_file_problem(path)
+    if special is not None:
+        return special
     target = Path(os.path.realpath(path))
     if target.is_dir():
         return "is a folder; give a file name inside it"
