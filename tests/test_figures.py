@@ -115,3 +115,26 @@ def test_training_curves_legend_names_only_variants(tmp_path, clip):
     legend = fig.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["optimized-siren", "siamese-siren"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()][:3] == ["50", "100", "150"]
+
+
+def test_score_figures_draw_an_interval_only_where_the_tables_print_one(tmp_path):
+    """Figures and tables share one rule: a Student-t 95% interval from N=3 clips on, none below."""
+    def error_bars(clips: int) -> int:
+        records = _scores(np.random.default_rng(0), kind=["music", "speech"], denoise=["none", "siamese"])
+        records = records[records["clip"] < clips]
+        fig = scores.denoise_ablation(records, "visqol", tmp_path / f"fig4-{clips}.png")
+        return sum(len(line.get_xdata()) > 0 and np.isfinite(line.get_ydata()).all() for line in fig.axes[0].lines)
+
+    assert error_bars(2) == 0
+    assert error_bars(3) == 4  # one bar per kind and denoising mode
+
+
+def test_rate_distortion_points_lie_above_the_curves_so_every_legend_entry_is_seen(tmp_path, clip):
+    """A file chosen by rate control sits exactly on an INR point: the point must be drawn over the diamond."""
+    import matplotlib.collections
+
+    fig = _rate_distortion(tmp_path, clip)
+    for ax in fig.axes[:2]:
+        points = [c for c in ax.collections if isinstance(c, matplotlib.collections.PathCollection)]
+        curves = [line for line in ax.lines if len(line.get_xdata())]  # seaborn adds empty lines for its legend
+        assert points and curves and min(c.get_zorder() for c in points) > max(line.get_zorder() for line in curves)

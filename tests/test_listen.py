@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
+from snakemake_workdir import SNAKEFILE, workdir
 from test_plan import load, plan_with  # the tests' one way to load a validated config
 
 from siamese_siren.analysis.listen import Player, build_page, clip_players, kit_trial
@@ -231,9 +232,9 @@ def _snakemake(results: Path, *args: str) -> None:
     """Snakemake on the test config with ViSQOL only (the page shows what the run has; CDPAM takes minutes)."""
     overrides = results.parent / "listen-overrides.yaml"
     overrides.write_text(yaml.safe_dump({"metrics": {"speech": ["visqol"], "music": ["visqol"]}}))
-    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile",
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), *args, "--cores", "2", "--configfile",
            str(ROOT / "tests/workflow/config.yaml"), str(overrides), "--config", f"results={results}"]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    done = subprocess.run(cmd, cwd=workdir(results), capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
 
@@ -270,7 +271,7 @@ def test_page_in_headless_chromium(page_run, tmp_path):
     index = page_run / "listen" / "index.html"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -285,8 +286,10 @@ def test_page_in_headless_chromium(page_run, tmp_path):
         page.evaluate("() => Promise.all([...document.images].map(i => { i.loading = 'eager'; return i.decode(); }))")
         images = page.evaluate("() => [...document.images].map(i => [i.getAttribute('src'), i.naturalWidth])")
         page.screenshot(path=tmp_path / "listen.png", full_page=True)
+        page_width = page.evaluate("() => document.documentElement.scrollWidth")
         browser.close()
     assert errors == []
+    assert page_width <= 1280, f"the page is {page_width} px wide in a 1280 px window"
     assert loaded and images and len(images) == len(loaded)
     for player in loaded:
         assert "error" not in player, player

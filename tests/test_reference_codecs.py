@@ -95,4 +95,4 @@ def test_rate_distortion_points_and_table():
     got = {row.method: (row.kbps, row.found) for row in table.itertuples()}
     assert got["opus"] == (9.0, "interpolated")
     assert got["INR int4-pc"] == (4.0, "at most") and got["INR int8-paper"] == (8.0, "at most")
-    assert got["INR (any)"] == (4.0, "at most")
+    assert got["INR (best setting)"] == (4.0, "at most")

@@ -158,12 +158,21 @@ def test_speech_only_metrics_read_na_on_music_in_every_format(tmp_path):
     table = build_table(records, sizes, {v: VARIANTS[v] for v in TABLE1}, ["visqol", "pesq", "estoi"])
     text = _written(tmp_path, table)
     csv = pd.read_csv(tmp_path / "table1.csv", keep_default_na=False)
-    assert (csv.loc[csv["dataset"] == "music", ["PESQ", "ESTOI", "pesq_mean"]] == "n/a").all().all()
+    assert (csv.loc[csv["dataset"] == "music", ["PESQ", "ESTOI"]] == "n/a (not scored on this dataset)").all().all()
+    assert (csv.loc[csv["dataset"] == "music", "pesq_mean"] == "n/a").all()
     music_md = [line for line in text["md"].splitlines() if line.startswith("| music")]
     assert len(music_md) == 4 and all(line.count("| n/a") == 2 for line in music_md)
     music_tex = text["tex"].split("(music)")[1]
     for label in ("PESQ", "ESTOI"):
-        assert re.search(rf"^{label}( & n/a){{4}} \\\\$", music_tex, re.M)
+        assert re.search(rf"^{label}( & n/a \(not scored on this dataset\)){{4}} \\\\$", music_tex, re.M)
+
+
+def test_a_cell_without_a_number_says_why():
+    records, sizes = _records({})
+    silent = records.assign(visqol=np.nan, visqol_error="degraded signal is digital silence; ViSQOL is undefined")
+    table = build_table(silent, sizes, {v: VARIANTS[v] for v in TABLE1}, ["visqol"])
+    assert (table["ViSQOL"] == "n/a (degraded signal is digital silence)").all()
+    assert format_cell("pesq", np.nan, np.nan, 0, "not scored on this dataset") == "n/a (not scored on this dataset)"
 
 
 def test_a_run_off_the_papers_datasets_says_the_papers_numbers_are_not_comparable(tmp_path):
@@ -190,6 +199,7 @@ def test_latex_needs_no_package_and_prints_numbers_and_symbols_as_latex(tmp_path
     assert " 3000 " in tex and " 140545 " in tex
 
 
+@pytest.mark.slow  # pdflatex
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (texlive-latex-base)")
 def test_latex_compiles_in_a_plain_article_and_fits_the_page(tmp_path):
     records, sizes = _records({"pe-siren": 2})

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from siamese_siren.analysis.rate_distortion import equal_quality, rd_summary, write_equal_quality
+from siamese_siren.analysis.rate_distortion import METHODS_NOTE, equal_quality, rd_summary, write_equal_quality
 from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -12,6 +12,6 @@ print(table.to_string())
 caption = (f"Equal quality: the kbps each method needs to reach the mean quality of {p.reference['variant']} at "
            f"{p.reference['precision']} (the reference), per metric, and that over the reference's kbps "
            "(the ratio; below 1 is fewer bits for the same mean quality). Methods: each codec over its bitrates, each "
-           "INR precision over the variants, the best INR file of any precision (INR (any)), and rate control's "
-           "curves (INR control). Rates between two points are interpolated; ≤: already reached at the lowest rate.")
+           f"INR precision over the variants. {METHODS_NOTE}. Rates between two points are interpolated; ≤: already "
+           "reached at the lowest rate.")
 write_equal_quality(table, sm.output.csv, sm.output.md, caption=caption)

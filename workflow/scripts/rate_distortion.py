@@ -3,6 +3,7 @@ from pathlib import Path
 import pandas as pd
 
 from siamese_siren.analysis.rate_distortion import (
+    METHODS_NOTE,
     codec_points,
     controlled_points,
     inr_points,
@@ -33,6 +34,5 @@ files.write_csv(points, sm.output.points)
 summary = rd_summary(points, p.spec["metrics"])
 print(summary.to_string())
 caption = ("kbps needed to reach each mean quality, per method: each codec (over its bitrates), each INR "
-           "precision (over the variants), the best INR file of any precision (INR (any)) and, when configured, "
-           "rate control's curves (INR control).")
+           f"precision (over the variants). {METHODS_NOTE}.")
 write_kbps_needed(kbps_needed(summary, p.spec["quality"]), sm.output.csv, sm.output.md, caption=caption)

@@ -174,12 +174,14 @@ def write_media(players: Sequence[Player], folder: Path, clip_rate: int) -> dict
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+.wide{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:middle;white-space:nowrap}
+th,td{border-bottom:1px solid #ddd;padding:3px 6px;text-align:right;vertical-align:middle;white-space:nowrap}
+td.w{white-space:normal;min-width:9em}
 th{background:#f4f4f4}
 td.l,th.l{text-align:left}
 tr.ref td{background:#f7fbff}
-audio{width:180px;height:32px}
+audio{width:160px;height:32px}
 img{display:block;width:192px;height:48px;image-rendering:pixelated}
 .tag{font-size:11px;background:#eef;border-radius:3px;padding:0 4px;margin-right:2px}
 nav a{margin-right:.8em}
@@ -205,7 +207,7 @@ def _means_table(name: str, table: pd.DataFrame) -> str:
         return f'<td class="{"l" if column in ("dataset", "variant") else ""}">{html.escape(text)}</td>'
 
     body = "".join("<tr>" + "".join(cell(r, c) for c in columns) + "</tr>" for _, r in rows.iterrows())
-    return f"<h3>{html.escape(name)}</h3><table><tr>{head}</tr>{body}</table>"
+    return f'<h3>{html.escape(name)}</h3><div class="wide"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def _clip_table(dataset: str, clip: str, players: Sequence[Player], media: Path, page_folder: Path,
@@ -228,12 +230,12 @@ def _clip_table(dataset: str, clip: str, players: Sequence[Player], media: Path,
             f"</audio></td>"
             f'<td class=l><img loading="lazy" alt="log-mel of {html.escape(p.label)}" '
             f'src="{_href(stem.with_suffix(".png"), page_folder)}"></td>'
-            f"<td class=l>{html.escape(p.label)} {tags}</td><td class=l>{html.escape(p.precision)}</td>"
+            f"<td class='l w'>{html.escape(p.label)} {tags}</td><td class=l>{html.escape(p.precision)}</td>"
             f"<td class=l>{html.escape(p.denoise)}</td><td>{_number(p.bytes, 0)}</td><td>{_number(p.kbps, 1)}</td>"
             + "".join(f"<td>{_number(p.scores.get(m, math.nan), 2)}</td>" for m in metrics)
             + f"<td class=l>{' '.join(links)}</td></tr>")
     anchor = html.escape(f"{dataset}--{clip}")
-    return f'<h3 id="{anchor}">{html.escape(clip)}</h3><table>{head}{"".join(rows)}</table>'
+    return f'<h3 id="{anchor}">{html.escape(clip)}</h3><div class="wide"><table>{head}{"".join(rows)}</table></div>'
 
 
 def render(

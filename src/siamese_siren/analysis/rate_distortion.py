@@ -96,15 +96,24 @@ def kbps_for_quality(kbps: Sequence[float], quality: Sequence[float], target: fl
     return float(k[i - 1] + (target - best[i - 1]) / (q[i] - best[i - 1]) * (k[i] - k[i - 1])), "interpolated"
 
 
+#: The best single INR setting (one variant and precision for every clip). Rate control (``INR control``) picks a
+#: file per clip instead, so its curve can reach a mean quality that no single setting reaches.
+BEST_SETTING = "INR (best setting)"
+#: How the tables say it, in their captions.
+METHODS_NOTE = (f"{BEST_SETTING}: the best single variant and precision, the same for every clip; INR control "
+                "(when configured): rate control's file chosen per clip, which can reach a mean quality no single "
+                "setting reaches")
+
+
 def kbps_needed(summary: pd.DataFrame, quality: dict[str, Sequence[float]]) -> pd.DataFrame:
-    """Per dataset and method (each codec, each INR precision across variants, and the best INR file of any
-    precision and variant, ``INR (any)``): the kbps needed for each mean quality in ``quality`` {metric: [Q]}."""
+    """Per dataset and method (each codec, each INR precision across variants, and :data:`BEST_SETTING`): the kbps
+    needed for each mean quality in ``quality`` {metric: [Q]}."""
     rows = []
     for dataset, data in summary.groupby("dataset", sort=False):
         methods = [(m, g) for m, g in data.groupby("method", sort=False)]
         inr = data[data["family"] == "INR"]
         if inr["method"].nunique() > 1:
-            methods.append(("INR (any)", inr))
+            methods.append((BEST_SETTING, inr))
         for method, group in methods:
             for metric, targets in quality.items():
                 if f"{metric}_mean" not in group or group[f"{metric}_mean"].isna().all():

@@ -11,6 +11,7 @@ from scipy import stats
 #: Fewer clips than this: no interval is shown (with N=2 the t quantile is 12.7, the interval meaningless).
 MIN_N_FOR_INTERVAL = 3
 
+
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, int]:
     """Mean, half-width of its Student-t confidence interval, and N, ignoring NaN (N = 1: half-width NaN)."""
     x = np.asarray(values, dtype=float)
@@ -22,6 +23,15 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
         return float(x[0]), float("nan"), 1
     half = stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
     return float(x.mean()), float(half), n
+
+
+def shown_interval(values: Sequence[float]) -> tuple[float, float]:
+    """The interval a table or a figure shows around a mean: Student t at 95%, none (NaN) below
+    :data:`MIN_N_FOR_INTERVAL` clips. Figures pass it to seaborn as ``errorbar``, so they follow the tables' rule."""
+    mean, half, n = mean_ci(values)
+    if n < MIN_N_FOR_INTERVAL or np.isnan(half):
+        return float("nan"), float("nan")
+    return mean - half, mean + half
 
 
 def summarise(records: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:

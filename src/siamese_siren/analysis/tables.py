@@ -29,18 +29,30 @@ _NUMERIC_SUFFIXES = ("_mean", "_ci95", "_n", "_paper", "_diff")
 _PAPER_STATUS = "paper comparison"
 
 
-def format_cell(metric: str, mean: float, half: float, n: int) -> str:
+def format_cell(metric: str, mean: float, half: float, n: int, why: str = "") -> str:
     """``mean ± half (N=n)``; no interval below MIN_N_FOR_INTERVAL, and a † where it leaves the metric's range.
 
-    N = 0 (no score, e.g. a speech-only metric on music) reads ``n/a``.
+    N = 0 (no clip has a score) reads ``n/a (why)``: a cell that is not a number says why.
     """
     if n == 0:
-        return "n/a"
+        return f"n/a ({why})" if why else "n/a"
     if n < MIN_N_FOR_INTERVAL or np.isnan(half):
         return f"{mean:.2f} (N={n})"
     known = BY_COLUMN.get(metric)
     beyond = "" if known is None or (known.in_range(mean - half) and known.in_range(mean + half)) else "†"
     return f"{mean:.2f} ± {half:.2f}{beyond} (N={n})"
+
+
+def unscored_reason(records: pd.DataFrame, metric: str) -> str:
+    """Why no record has a score of ``metric``: the reasons the records give (``<metric>_error``), or that the
+    dataset does not score it (PESQ and STOI are speech measures)."""
+    if metric not in records or f"{metric}_error" not in records:
+        return "not scored on this dataset"
+    reasons = records[f"{metric}_error"].dropna().astype(str).unique()
+    if len(reasons) == 0:
+        return "no score recorded"
+    shown = "; ".join(r.split(";")[0] for r in reasons[:2])  # the problem, without the metric's consequence
+    return shown + (f"; and {len(reasons) - 2} more reasons in scores.csv" if len(reasons) > 2 else "")
 
 
 def variant_columns(variant: Variant, file_bytes: float, seconds: float) -> dict:
@@ -89,7 +101,7 @@ def build_table(
             for metric in metrics:
                 mean, half, n = mean_ci(rec[metric]) if metric in rec else (np.nan, np.nan, 0)
                 half = half if n >= MIN_N_FOR_INTERVAL else np.nan
-                row[label(metric)] = format_cell(metric, mean, half, n)
+                row[label(metric)] = format_cell(metric, mean, half, n, unscored_reason(rec, metric))
                 row[f"{metric}_mean"], row[f"{metric}_ci95"], row[f"{metric}_n"] = mean, half, n
                 ours[metric] = mean
             if paper is not None:
@@ -134,11 +146,13 @@ def _shown(table: pd.DataFrame, separator: str) -> pd.DataFrame:
 
 def _notes(table: pd.DataFrame) -> list[str]:
     """What a reader of the Markdown and LaTeX tables needs to read the cells."""
+    scaled = [m for m in VOCABULARY if math.isfinite(m.low)]
+    scaled.sort(key=lambda m: not math.isfinite(m.high))  # closed scales first, then those bounded below only
     scales = ", ".join(f"{m.label} {m.low:g} to {m.high:g}" if math.isfinite(m.high) else f"{m.label} ≥ {m.low:g}"
-                       for m in VOCABULARY if math.isfinite(m.low))
+                       for m in scaled)
     notes = [f"Cells: mean ± half-width of the 95% confidence interval over N clips (no interval below "
-             f"N={MIN_N_FOR_INTERVAL}); †: the interval reaches past the metric's scale ({scales}); n/a: no score "
-             "(e.g. a speech-only metric on music).",
+             f"N={MIN_N_FOR_INTERVAL}); †: the interval reaches past the metric's scale ({scales}); n/a (why): no clip "
+             "has a score, for the reason given (scores.csv has it per clip).",
              "params and file kB are our exact parameter count and our real compressed file; the paper-faithful "
              "columns are measured as the paper did (torchsummary's total, which counts the shared trunk once per "
              "head, and the pickled state_dict of the authors' layout, which stores the trunk three times)."]

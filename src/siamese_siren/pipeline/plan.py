@@ -290,7 +290,8 @@ class Plan:
         comparable = abs(ratio / paper_ratio - 1) <= SCALE_TOLERANCE
         problem = "" if comparable else (
             f"widths x{factor:g} with {seconds:g} s clips give {ratio:.2f} parameters per sample, not the paper's "
-            f"{paper_ratio:.2f} (within {SCALE_TOLERANCE:.0%}): scale clip.seconds with scale.width")
+            f"{paper_ratio:.2f}; a scaled run compares with the paper only within {SCALE_TOLERANCE:.0%} of the paper's "
+            "parameters per sample: scale clip.seconds with scale.width")
         return {"factor": factor, "ratio": ratio, "paper_ratio": paper_ratio, "note": note,
                 "comparable": comparable, "problem": problem}
 

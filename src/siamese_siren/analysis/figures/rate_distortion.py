@@ -40,7 +40,7 @@ def rate_distortion(summary: pd.DataFrame, metrics: list[str], path: str | Path,
         if len(inr):
             sns.scatterplot(data=inr.rename(columns={"method": "precision", "point": "variant"}), x="kbps",
                             y=column, hue="precision", style="variant", s=55, ax=ax,
-                            legend=i == len(metrics) - 1)
+                            legend=i == len(metrics) - 1, zorder=3)  # above the curves: every legend entry visible
         ax.set_xscale("log")
         lo, hi = summary["kbps"].min(), summary["kbps"].max()
         ax.set_xticks([t for t in (2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
