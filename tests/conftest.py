@@ -32,6 +32,13 @@ def trained_small(speech_half_second):
     from siamese_siren.codec.models import VARIANTS
     from siamese_siren.codec.train import TrainConfig, load_model, train
 
+    import torch
+
     variant = VARIANTS["siamese-2x64+1x32"]
-    result = train(variant, speech_half_second, TrainConfig(steps=150, progress=False, device="cpu"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 5 s alone; with two threads on two busy cores it took 30-70 s of the quick tier
+    try:
+        result = train(variant, speech_half_second, TrainConfig(steps=150, progress=False, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
     return load_model(variant, result.state)

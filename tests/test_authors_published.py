@@ -54,6 +54,7 @@ def means() -> dict[str, dict[str, float]]:
     return {model: {m: float(np.mean([r[m] for r in recs])) for m in TOLERANCE} for model, recs in scores.items()}
 
 
+@pytest.mark.slow  # ViSQOL, PESQ, ESTOI on eight 10 s clips (~6 s)
 @pytest.mark.parametrize("model", MODELS)
 def test_our_metrics_reproduce_table1_on_the_authors_files(means, model):
     paper = paper_row(MODELS[model])
@@ -73,6 +74,7 @@ def test_the_files_are_what_the_readme_says():
 CDPAM_TOLERANCE = {"model_0": 0.15, "model_1": 0.05, "model_2": 0.05, "model_3_nr": 0.05}
 
 
+@pytest.mark.slow  # CDPAM on ten 10 s clips
 @pytest.mark.skipif(not torch.cuda.is_available(),
                     reason="CDPAM costs ~20 s per 10 s clip encode on a CPU core: these 10 encodes take minutes, "
                            "over this module's one-minute budget; it runs where CUDA is present")

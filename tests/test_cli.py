@@ -54,6 +54,7 @@ def test_encode_decode_info_on_real_speech(speech_path, tmp_path, capsys):
     assert sf.info(str(wav44)).frames == 22050
 
 
+@pytest.mark.slow  # trains twice (~14 s)
 def test_encode_from_a_learned_init_with_a_schedule_decodes_alone(speech_path, tmp_path, capsys, trained_small):
     from siamese_siren.codec.inits import LearnedInit, save_init
     from siamese_siren.codec.train import state_digest

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from snakemake_workdir import SNAKEFILE, workdir
 
 from siamese_siren.codec.audio import resample
 from siamese_siren.pipeline import datasets
@@ -138,9 +139,9 @@ def sha(data: bytes) -> str:
 
 def snakemake(*args: str, configfiles: list[Path], results: Path, check: bool = True):
     """Targets and options first: --config swallows what follows it."""
-    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *map(str, configfiles),
-           "--config", f"results={results}"]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), *args, "--cores", "2", "--configfile",
+           *map(str, configfiles), "--config", f"results={results}"]
+    done = subprocess.run(cmd, cwd=workdir(results), capture_output=True, text=True, timeout=600)
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
     return done
@@ -242,6 +243,7 @@ def prepared(server, archives, tmp_path_factory):
     return results, downloads, config, clips
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_manifests_list_every_file_and_skip_the_bad_ones(prepared):
     results, downloads, _, clips = prepared
     gtzan = manifest_rows(results / "manifests" / "gtzan.csv")
@@ -260,6 +262,7 @@ def test_manifests_list_every_file_and_skip_the_bad_ones(prepared):
                                                            "librispeech.tar.gz"]
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_prepared_clips_are_the_papers(prepared):
     results, _, _, clips = prepared
     for dataset, ids in clips.items():
@@ -272,6 +275,7 @@ def test_prepared_clips_are_the_papers(prepared):
             assert x[end - 2000 : end].any() and not x[end + 1 :].any()
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_a_second_run_does_nothing(prepared):
     results, _, config, clips = prepared
     wavs = [str(results / "clips" / d / f"{c}.wav") for d in clips for c in clips[d]]
@@ -279,6 +283,7 @@ def test_a_second_run_does_nothing(prepared):
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_wrong_checksum_is_a_clear_error_and_leaves_no_file(server, archives, tmp_path):
     downloads = tmp_path / "downloads"
     config = write_config(tmp_path / "c.yaml", downloads, server, archives, sources={
@@ -290,6 +295,7 @@ def test_wrong_checksum_is_a_clear_error_and_leaves_no_file(server, archives, tm
     assert not downloads.exists() or list(downloads.iterdir()) == []  # no archive, no .part, no temporary file
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_interrupted_download_resumes(server, archives, tmp_path):
     downloads, data = tmp_path / "downloads", archives["train-clean-100.tar.gz"]
     config = write_config(tmp_path / "c.yaml", downloads, server, archives)
@@ -309,6 +315,7 @@ def test_interrupted_download_resumes(server, archives, tmp_path):
     assert not (downloads / "librispeech.tar.gz.part").exists()
 
 
+@pytest.mark.slow  # runs the real Snakemake
 def test_paper_config_with_an_archive_and_a_folder_the_user_has(prepared, archives, tmp_path):
     """config/paper.yaml (the README's command) with sources.*.path: nothing is downloaded, the DAG trains only
     the manifest's clips."""

@@ -53,6 +53,7 @@ def scored(clips, noisy) -> dict[str, list[dict]]:
     }
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 def test_reference_against_itself_gives_best_values(scored):
     speech, music = scored["speech"][0], scored["music"][0]
     assert music["visqol"] == pytest.approx(4.73, abs=0.01)
@@ -66,6 +67,7 @@ def test_reference_against_itself_gives_best_values(scored):
         assert all(rec[f"{m}_error"] is None for m in M.DEFAULT_METRICS[rec["kind"]])
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 @pytest.mark.parametrize("kind", ["speech", "music"])
 def test_every_metric_gets_worse_with_more_noise(scored, kind):
     best, snr30, snr10 = scored[kind]
@@ -79,6 +81,7 @@ def test_every_metric_gets_worse_with_more_noise(scored, kind):
     assert best["lsd_db"] < snr30["lsd_db"] < snr10["lsd_db"]
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 def test_records_say_how_they_were_made(scored):
     speech, music = scored["speech"][1], scored["music"][1]
     assert music["visqol_mode"].startswith("audio 48000") and speech["visqol_mode"].startswith("speech 16000")
@@ -90,6 +93,7 @@ def test_records_say_how_they_were_made(scored):
     assert speech["resampler"] == "soxr-VHQ" and speech["seconds"] == SECONDS
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 def test_cdpam_encodes_a_reference_once(clips, noisy, scored, monkeypatch):
     # Everything below was encoded by the `scored` fixture: scoring it again must not touch the encoder.
     model = cdpam_metric.load(cdpam_metric.device_for(None)).model
@@ -132,6 +136,7 @@ def test_silence_and_too_short_give_nan_with_a_reason(clips):
     assert good["pesq"] == pytest.approx(4.644, abs=0.01) and good["visqol_error"] is None
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 @pytest.mark.parametrize("rate", [44100, 16000])
 def test_wrong_sample_rate_is_resampled_not_misscored(clips, noisy, scored, rate):
     x, at_22k = clips["speech"], scored["speech"][1]
@@ -149,6 +154,7 @@ def test_wrong_sample_rate_is_resampled_not_misscored(clips, noisy, scored, rate
     assert rec["stoi"] == pytest.approx(at_22k["stoi"], abs=0.005)
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 def test_pool_gives_the_same_records(clips, noisy, scored):
     pairs = [((x, SR), (noisy[kind, snr], SR)) for kind, x in clips.items() for snr in (30, 10)]
     pooled = M.score_pairs(pairs, "speech", metrics=QUALITY, workers=2)
@@ -159,6 +165,7 @@ def test_pool_gives_the_same_records(clips, noisy, scored):
     assert all(r["pesq_error"] is None for r in pooled)
 
 
+@pytest.mark.slow  # CDPAM (the `scored` fixture)
 def test_visqol_speech_mapper_is_a_choice_recorded_in_the_mode(clips, noisy, scored):
     x = clips["speech"]
     rec = M.score_pair((x, SR), (noisy["speech", 30], SR), "speech", metrics=("visqol",),
@@ -195,6 +202,7 @@ def test_numba_cache_dir_falls_back_when_home_is_unwritable(tmp_path, monkeypatc
     assert numba_cache.default_dir().startswith(os.path.realpath(__import__("tempfile").gettempdir()))
 
 
+@pytest.mark.slow  # two fresh processes compile numba (~13 s)
 def test_numba_cache_works_without_numba_cache_dir(tmp_path):
     """A read-only install: numba must cache in our per-user directory, and a second process must load it."""
     script = textwrap.dedent(

@@ -180,6 +180,7 @@ def test_the_widest_layers_a_header_may_ask_for_are_evaluated_in_bounded_calls()
 # ---- determinism -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # trains twice (5-14 s on a busy 2-core machine)
 def test_same_seed_same_machine_gives_identical_weights_and_bytes(speech_half_second):
     config = TrainConfig(steps=20, seed=7, progress=False, device="cpu")
     files = []

@@ -8,7 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+from snakemake_workdir import SNAKEFILE, workdir
+
+pytestmark = pytest.mark.slow  # slow tier: runs the real Snakemake and trains (deselect with -m 'not slow')
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
@@ -21,8 +25,8 @@ def command(results: Path, *extra: str) -> list[str]:
     overrides = results.parent / f"{results.name}-overrides.yaml"
     overrides.write_text(yaml.safe_dump(OVERRIDES))
     target = str(results / "models" / "speech" / "t-pe-siren" / "b0000")
-    return [sys.executable, "-m", "snakemake", target, *extra, "--cores", "1", "--configfile", str(CONFIG),
-            str(overrides), "--config", f"results={results}"]
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), target, *extra, "--cores", "1",
+            "--configfile", str(CONFIG), str(overrides), "--config", f"results={results}"]
 
 
 def cached_clips(results: Path) -> int:
@@ -30,7 +34,7 @@ def cached_clips(results: Path) -> int:
 
 
 def start_and_kill_after_first_clip(results: Path, kill) -> None:
-    run = subprocess.Popen(command(results), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    run = subprocess.Popen(command(results), cwd=workdir(results), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
     deadline = time.monotonic() + 300
     while cached_clips(results) < 1 and run.poll() is None and time.monotonic() < deadline:
@@ -47,8 +51,8 @@ def cached_records(results: Path) -> dict[str, dict]:
 
 
 def resume(results: Path) -> None:
-    subprocess.run(command(results, "--unlock"), cwd=ROOT, check=True, capture_output=True)
-    done = subprocess.run(command(results), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    subprocess.run(command(results, "--unlock"), cwd=workdir(results), check=True, capture_output=True)
+    done = subprocess.run(command(results), cwd=workdir(results), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_workdir import SNAKEFILE, workdir
+
+pytestmark = pytest.mark.slow  # slow tier: a real SLURM cluster and Snakemake (deselect with -m 'not slow')
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -89,13 +92,15 @@ def slurm_jobs(env) -> dict[str, dict[str, str]]:
 def test_figure_through_slurm_with_gpu_groups(slurm_env, tmp_path):
     results, logs = tmp_path / "results", tmp_path / "slurm_logs"
     target = str(results / "figures" / "fig4.png")
-    base = [sys.executable, "-m", "snakemake", "--configfile", str(TEST_CONFIG), "--config", f"results={results}",
+    base = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--configfile", str(TEST_CONFIG),
+            "--config", f"results={results}",
             # only ViSQOL (Figure 4's metric): the test is about SLURM, and the others take minutes on 2 cores
             "metrics={'speech': ['visqol'], 'music': ['visqol']}"]
     # The dataset manifests first (two small local jobs), so that the dry run below shows every job to come.
     manifests = [str(results / "manifests" / f"{d}.csv") for d in ("speech", "music")]
-    subprocess.run([*base, "--cores", "1", *manifests], cwd=ROOT, check=True, capture_output=True, timeout=300)
-    plan = subprocess.run([*base, "--dry-run", "--cores", "1", target], cwd=ROOT, env=slurm_env,
+    work = workdir(results)
+    subprocess.run([*base, "--cores", "1", *manifests], cwd=work, check=True, capture_output=True, timeout=300)
+    plan = subprocess.run([*base, "--dry-run", "--cores", "1", target], cwd=work, env=slurm_env,
                           capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     planned = Counter(re.findall(r"^rule (\w+):", plan.stdout, flags=re.M))
@@ -104,7 +109,7 @@ def test_figure_through_slurm_with_gpu_groups(slurm_env, tmp_path):
     before = set(slurm_jobs(slurm_env))
     run = subprocess.run(["timeout", "-s", "KILL", str(RUN_LIMIT_S), *base, "--profile",
                           str(merged_profile(tmp_path / "profile")), "--slurm-logdir", str(logs), target],
-                         cwd=ROOT, env=slurm_env, capture_output=True, text=True)
+                         cwd=work, env=slurm_env, capture_output=True, text=True)
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"snakemake --profile failed ({run.returncode}):\n{output[-8000:]}"
     assert Path(target).read_bytes()[:4] == b"\x89PNG"

@@ -19,6 +19,7 @@ def _loss_of(state, signal):
         return F.mse_loss(out, torch.from_numpy(signal).reshape(-1, 1).expand_as(out)).item()
 
 
+@pytest.mark.slow  # trains on real speech (~5 s)
 def test_short_training_on_real_speech_lowers_the_loss_and_returns_the_best_state(speech_half_second):
     config = TrainConfig(steps=200, snapshot_steps=(50, 200), progress=False, device="cpu")
     result = train(SMALL, speech_half_second, config)
@@ -64,6 +65,7 @@ def _three_clips(signal):
     return [signal[:2000], signal[3000:5000], signal[6000:8000]]
 
 
+@pytest.mark.slow  # trains 6 times (5-15 s on a busy 2-core machine)
 @pytest.mark.parametrize("keep", KEEP)
 def test_batched_training_equals_sequential_training(speech_half_second, keep):
     config = TrainConfig(steps=40, snapshot_steps=(15,), progress=False, device="cpu", keep=keep)
@@ -92,6 +94,7 @@ def test_batched_training_names_the_diverging_clip():
 
 
 # torch.compile imports torch's own torch/utils/mkldnn.py, whose 14 @torch.jit.script_method decorators warn.
+@pytest.mark.slow  # torch.compile (~12 s)
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compile_switch_keeps_results_within_tolerance(speech_half_second):
     # Stated tolerance for torch.compile: losses within 1e-4 relative of eager mode (kernel fusion reorders sums).
@@ -105,6 +108,7 @@ def test_compile_switch_keeps_results_within_tolerance(speech_half_second):
     np.testing.assert_array_equal(tf32.losses, eager.losses)
 
 
+@pytest.mark.slow  # trains (4-6 s on a busy 2-core machine)
 def test_a_killed_job_keeps_its_finished_clips(speech_half_second, tmp_path, monkeypatch):
     signals = dict(zip("abc", _three_clips(speech_half_second), strict=True))
     config = TrainConfig(steps=5, progress=False, device="cpu")
@@ -135,6 +139,7 @@ def test_a_killed_job_keeps_its_finished_clips(speech_half_second, tmp_path, mon
                                        tmp_path / "out2", cache=cache) == ["a", "b", "c"]
 
 
+@pytest.mark.slow  # trains (5-20 s on a busy 2-core machine)
 def test_keep_best_or_final_on_a_run_with_a_loss_spike(speech_half_second):
     """``best``: the lowest-loss weights so far; ``final``: the weights after the last update (what the authors'
     code evaluated), for the result and every snapshot alike."""
@@ -211,6 +216,7 @@ def test_fake_quantization_is_the_files_rounding_with_a_straight_through_gradien
         assert torch.equal(grad, torch.full_like(stacked, 2.0))  # rounding passes the gradient through unchanged
 
 
+@pytest.mark.slow  # trains 300 steps, then fine-tunes (~9 s)
 def test_quantization_aware_fine_tuning_beats_post_training_quantization(speech_half_second, tmp_path):
     from siamese_siren.codec.quantize import load_quantized, quantize_model
     from siamese_siren.codec.train import SiameseSiren, finetune_quantized, load_state

@@ -23,6 +23,7 @@ DATA = Path(__file__).resolve().parents[1] / "resources" / "audio"
 SR = 22050
 SNRS = (0, 10, 20, 30, 40, 50)
 CLIPS = ("speech_librivox_0870.flac", "speech_librivox_0890.flac")
+pytestmark = pytest.mark.slow  # the sweep scores 24 clips with ViSQOL (~6 s)
 
 
 def add_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
