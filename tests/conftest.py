@@ -29,10 +29,10 @@ def speech_half_second() -> np.ndarray:
 @pytest.fixture(scope="session")
 def trained_small(speech_half_second):
     """A small Siamese SIREN fitted briefly to real speech, as a model in eval mode."""
+    import torch
+
     from siamese_siren.codec.models import VARIANTS
     from siamese_siren.codec.train import TrainConfig, load_model, train
-
-    import torch
 
     variant = VARIANTS["siamese-2x64+1x32"]
     threads = torch.get_num_threads()

@@ -161,10 +161,12 @@ def test_speech_only_metrics_read_na_on_music_in_every_format(tmp_path):
     assert (csv.loc[csv["dataset"] == "music", ["PESQ", "ESTOI"]] == "n/a (not scored on this dataset)").all().all()
     assert (csv.loc[csv["dataset"] == "music", "pesq_mean"] == "n/a").all()
     music_md = [line for line in text["md"].splitlines() if line.startswith("| music")]
-    assert len(music_md) == 4 and all(line.count("| n/a") == 2 for line in music_md)
+    assert len(music_md) == 4 and all(line.count("| n/a (a)") == 2 for line in music_md)
+    assert "- n/a (a): not scored on this dataset." in text["md"]  # the reason once, under its letter
     music_tex = text["tex"].split("(music)")[1]
     for label in ("PESQ", "ESTOI"):
-        assert re.search(rf"^{label}( & n/a \(not scored on this dataset\)){{4}} \\\\$", music_tex, re.M)
+        assert re.search(rf"^{label}( & n/a \(a\)){{4}} \\\\$", music_tex, re.M)
+    assert "n/a (a): not scored on this dataset." in text["tex"]
 
 
 def test_a_cell_without_a_number_says_why():

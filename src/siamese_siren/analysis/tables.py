@@ -125,15 +125,28 @@ def _number(value: object) -> str:
     return str(value)
 
 
+_UNSCORED = re.compile(r"^n/a \((.+)\)$")
+
+
+def _unscored_reasons(table: pd.DataFrame) -> dict[str, str]:
+    """{reason: its letter} of the cells that say why they have no number, in the order they appear: Markdown and
+    LaTeX print the letter in the cell and the reason once in the notes, so that a page-wide table stays one."""
+    reasons = [m.group(1) for column in table.columns
+               for cell in table[column] if isinstance(cell, str) and (m := _UNSCORED.match(cell))]
+    return {reason: chr(ord("a") + i) for i, reason in enumerate(dict.fromkeys(reasons))}
+
+
 def _shown(table: pd.DataFrame, separator: str) -> pd.DataFrame:
     """The cells Markdown and LaTeX show, as text: each compared quantity followed by the paper's value and the
-    difference, each part after ``separator``."""
+    difference, each part after ``separator``; a cell without a number points to its reason's note."""
     shown = {}
+    letters = _unscored_reasons(table)
     labels = {**{label(m): m for m in COLUMNS}, **{v: k for k, v in PAPER_SIZE_COLUMNS.items()}}
     for column in table.columns:
         if column.endswith(_NUMERIC_SUFFIXES) or column == _PAPER_STATUS:
             continue
-        cells = table[column].map(_number)
+        cells = table[column].map(_number).map(
+            lambda text: f"n/a ({letters[m.group(1)]})" if (m := _UNSCORED.match(text)) else text)
         key = labels.get(column, column)
         if f"{key}_paper" in table:
             decimals = 2 if key in BY_COLUMN else 3
@@ -151,11 +164,12 @@ def _notes(table: pd.DataFrame) -> list[str]:
     scales = ", ".join(f"{m.label} {m.low:g} to {m.high:g}" if math.isfinite(m.high) else f"{m.label} ≥ {m.low:g}"
                        for m in scaled)
     notes = [f"Cells: mean ± half-width of the 95% confidence interval over N clips (no interval below "
-             f"N={MIN_N_FOR_INTERVAL}); †: the interval reaches past the metric's scale ({scales}); n/a (why): no clip "
-             "has a score, for the reason given (scores.csv has it per clip).",
+             f"N={MIN_N_FOR_INTERVAL}); †: the interval reaches past the metric's scale ({scales}); n/a (a): no clip "
+             "has a score, for the reason noted under that letter (scores.csv has it per clip).",
              "params and file kB are our exact parameter count and our real compressed file; the paper-faithful "
              "columns are measured as the paper did (torchsummary's total, which counts the shared trunk once per "
              "head, and the pickled state_dict of the authors' layout, which stores the trunk three times)."]
+    notes += [f"n/a ({letter}): {reason}." for reason, letter in _unscored_reasons(table).items()]
     if _PAPER_STATUS in table:
         compared = table[_PAPER_STATUS].str.startswith("compared")
         others = list(dict.fromkeys(table.loc[~compared, _PAPER_STATUS]))
