@@ -24,9 +24,13 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/codecs.smk"
 include: "workflow/rules/listen.smk"
-# Experiments beyond the paper, each its own rules and package module (siamese_siren.experiments):
-include: "workflow/rules/experiments/inits.smk"
-include: "workflow/rules/experiments/fast_fit.smk"
+
+
+# Experiments beyond the paper, opt-in: a config/experiments/<name>.yaml turns one on (experiments.<name>: true), and
+# only then are its rules (and through them its code, siamese_siren.experiments) read.
+for experiment in EXPERIMENT_RULES:
+
+    include: experiment
 
 
 rule all:

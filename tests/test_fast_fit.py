@@ -53,7 +53,8 @@ def test_fast_fit_counts_the_steps_to_the_papers_final_loss_per_clip(tmp_path):
 
 def fast_fit_plan(overlay: dict) -> Plan:
     """The test config with ``overlay``, planned with the experiment's target added, as its rules add it."""
-    plan = Plan(load(ROOT / "tests" / "workflow" / "config.yaml", {"results": "res"}, overlay))
+    plan = Plan(load(ROOT / "tests" / "workflow" / "config.yaml", ROOT / "tests" / "workflow" / "fast-fitting.yaml",
+                     {"results": "res"}, overlay))
     plan.add_target(fast_fit.FastFit())
     return plan
 

@@ -41,10 +41,34 @@ def plan_with(config: dict, overlay: dict) -> Plan:
 
 
 def test_every_shipped_config_plans():
+    bits, paper, small = (ROOT / "config" / "experiments" / "bits.yaml", ROOT / "config" / "paper.yaml",
+                          ROOT / "profiles" / "paper-small" / "workflow.yaml")
     for overlays in ([], [ROOT / "tests" / "workflow" / "config.yaml"], [ROOT / "profiles" / "demo" / "workflow.yaml"],
-                     [ROOT / "config" / "paper.yaml"], [ROOT / "profiles" / "paper-small" / "workflow.yaml"]):
+                     [paper], [small], [bits], [paper, bits], [small, bits]):
         plan = Plan(load(*overlays))
         assert plan.targets() and plan.needs
+
+
+def test_the_defaults_are_the_paper_and_what_measured_positive():
+    """config.yaml turns no experiment on; its one fine-tuned setting runs on the three Siamese SIREN sizes, so the
+    training per clip stays within 10% of the paper's (8 table variants x 2,500 steps, and Figure 6 on speech)."""
+    config = load()
+    assert not any(config["experiments"].values()) and not config["inits"] and "fast_fit" not in config["figures"]
+    assert set(config["tables"]) == {"table1", "table2", "table3"}
+    plan = Plan(config)
+    for dataset in plan.datasets:
+        trained = {v for d, v in plan.scored() if d == dataset}
+        steps = sum(plan.steps(v) for v in trained)
+        steps += sum(plan.quantize_params(s)["qat_steps"] for v in trained for s in plan.finetuned_settings(dataset, v))
+        paper = 8 * 2500 + (2 * 10_000 if plan.kind(dataset) == "speech" else 0)
+        assert steps <= 1.10 * paper, (dataset, steps, paper)
+
+
+def test_an_experiments_figure_without_its_experiment_names_the_key():
+    fast_fit = {"baseline": "t-siamese-siren", "recipes": ["t-siamese-siren"], "steps": [10]}
+    plan = Plan(load(ROOT / "tests" / "workflow" / "config.yaml", {"figures": {"fast_fit": fast_fit}}))
+    with pytest.raises(ConfigError, match="figures.fast_fit: no target of this run draws it; turn on the experiment"):
+        plan.targets()
 
 
 def test_precisions_parse_once():
@@ -123,8 +147,8 @@ def test_demand_of_tables_and_figures(test_config):
                                      "figures": {"fig3": None, "fig4": None}, "rate_distortion": None})
     assert floats.settings_needed("music", "t-pe-siren") == []
     assert floats.settings_compressed("music", "t-pe-siren") == ["int8"]
-    resolution = plan_with(test_config, {"resolution": {"precision": "int6-pc"}})
-    assert resolution.settings_compressed("speech", "t-siamese-siren") == ["int3-pc-qat", "int4-pc", "int6-pc",
+    resolution = plan_with(test_config, {"resolution": {"precision": "int6-pc-auto"}})
+    assert resolution.settings_compressed("speech", "t-siamese-siren") == ["int3-pc-qat", "int4-pc", "int6-pc-auto",
                                                                             "int6-zstd", "int8"]
     assert resolution.settings_compressed("music", "t-siamese-siren") == ["int3-pc-qat", "int4-pc", "int6-zstd", "int8"]
     assert plan.codec_bitrates == {"opus": [12], "mp3": [32]}
@@ -281,7 +305,8 @@ def test_quantization_aware_settings_are_a_stage_of_their_own(test_config):
     assert plan.finetuned_settings("speech", "t-siamese-siren") == ["int3-pc-qat"]
     assert plan.finetuned_settings("speech", "t-pe-siren") == []
     assert rate_distortion.qat_pairs(plan) == {}  # the test config has no post-training twin of int3-pc-qat
-    twins = plan_with(test_config, {"rate_distortion": {"precisions": ["int8-paper", "int3-pc-qat", "int3-pc-auto"]}})
+    twins = plan_with(test_config, {"quantize": {"int3-pc-auto": {"bits": 3, "per_channel": True, "entropy": "auto"}},
+                                    "rate_distortion": {"precisions": ["int8-paper", "int3-pc-qat", "int3-pc-auto"]}})
     assert rate_distortion.qat_pairs(twins) == {"int3-pc-qat": "int3-pc-auto"}
     assert "res/rate_distortion/qat.md" in twins.targets() and "res/rate_distortion/qat.md" not in plan.targets()
     recipe = plan.qat_params("int3-pc-qat")

@@ -22,12 +22,14 @@ pytestmark = pytest.mark.slow  # slow tier: runs the real Snakemake (deselect wi
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ROOT / "tests" / "workflow" / "config.yaml"
+#: The runs here turn the fast-fitting experiment on too, so that an experiment's rules are run end to end.
+TEST_EXPERIMENT = ROOT / "tests" / "workflow" / "fast-fitting.yaml"
 
 
 def snakemake(results: Path, *args: str, overrides: dict | None = None, check: bool = True):
     """Run the real Snakemake on the test config; ``overrides`` is merged in as one more config file (values given
     with --config would arrive as strings)."""
-    configs = [str(TEST_CONFIG)]
+    configs = [str(TEST_CONFIG), str(TEST_EXPERIMENT)]
     if overrides:
         extra = results.parent / f"{results.name}-overrides.yaml"
         extra.write_text(yaml.safe_dump(overrides))
@@ -134,7 +136,7 @@ def test_a_learned_init_is_meta_trained_on_windows_no_table_scores(finished_run)
     fast = json.loads(next(models.glob("*.json")).read_text())
     assert fast["steps"] == 20 and fast["recipe"] == {"lr": 3e-3, "schedule": "cosine", "warmup_steps": 2,
                                                       "init": init.digest}
-    table = pd.read_csv(finished_run / "tables" / "table2.csv")
+    table = pd.read_csv(finished_run / "tables" / "fast.csv")
     assert "t-siamese-fast" in set(table["variant"])
     budget = json.loads(next((finished_run / "models" / "music" / "t-siamese-fast-10steps" / "b0000").glob("*.json"))
                         .read_text())
@@ -226,3 +228,29 @@ def test_the_readmes_demo_commands_work_as_written(finished_run):
         snakemake(finished_run, *(a.replace("results/demo", str(finished_run)) for a in args))
     report = (finished_run / "report.html").read_text(errors="replace")
     assert "table1.csv" in report and "fig4.png" in report
+
+
+#: Run as `python -c PROBE <snakemake arguments>`: Snakemake's own command line, then, at exit, whether any module of
+#: siamese_siren.experiments was imported while the workflow was parsed and planned.
+PROBE = ("import atexit, sys\n"
+         "atexit.register(lambda: print('experiment modules:', sorted(m for m in sys.modules\n"
+         "                                 if m.startswith('siamese_siren.experiments'))))\n"
+         "from snakemake.cli import main\n"
+         "sys.argv[0] = 'snakemake'\n"
+         "main()\n")
+
+
+@pytest.mark.parametrize("experiment", [None, "fast-fitting", "bits"])
+def test_an_experiments_code_is_read_only_when_its_file_asks_for_it(tmp_path, experiment):
+    results = tmp_path / "r"
+    files = {"fast-fitting": TEST_EXPERIMENT, "bits": ROOT / "config" / "experiments" / "bits.yaml"}  # test scale
+    configs = [str(TEST_CONFIG)] + ([str(files[experiment])] if experiment else [])
+    cmd = [sys.executable, "-c", PROBE, "--snakefile", str(SNAKEFILE), "--dry-run", "--cores", "1", "--configfile",
+           *configs, "--config", f"results={results}"]
+    done = subprocess.run(cmd, cwd=workdir(results), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    imported = re.search(r"experiment modules: (.*)", done.stdout + done.stderr).group(1)
+    if experiment == "fast-fitting":
+        assert "siamese_siren.experiments.fast_fit" in imported and "fast_fit" in done.stdout
+    else:  # the default run and a configuration-only experiment read no experiment's rules or code
+        assert imported == "[]" and "fast_fit" not in done.stdout

@@ -16,6 +16,11 @@ from siamese_siren.pipeline.plan import Plan
 validate_config(config, lambda checked: validate(checked, schema="../schemas/config.schema.yaml"))
 PLAN = Plan(config)  # every configuration error, naming its key, before any job is planned
 L = PLAN.layout
+# The rule files of the experiments the configuration turns on (the Snakefile includes them); an experiment made of
+# configuration only (bits) has none.
+EXPERIMENT_RULES = [path for name, on in config["experiments"].items() if on
+                    for path in [f"workflow/rules/experiments/{name}.smk"]
+                    if os.path.exists(os.path.join(workflow.basedir, path))]
 
 
 wildcard_constraints:

@@ -372,7 +372,16 @@ class Plan:
     # -- targets
 
     def targets(self, in_tables: bool = False) -> list[str]:
-        """Every file `rule all` builds; with ``in_tables``, those of `snakemake tables` (the paper's results)."""
+        """Every file `rule all` builds; with ``in_tables``, those of `snakemake tables` (the paper's results).
+
+        A figure the config asks for must be some planned kind's: an experiment's figure, asked for while the
+        experiment is off, is an error naming the key rather than a figure silently missing."""
+        claimed = {kind.key for kind in self.kinds}
+        for name in self.config["figures"]:
+            if f"figures.{name}" not in claimed:
+                config_error(f"figures.{name}", "no target of this run draws it",
+                             "turn on the experiment it belongs to (experiments.<name>: true, set by its "
+                             "config/experiments/<name>.yaml) or set it to null")
         out = [path for kind, key, spec in self.instances() if kind.in_tables or not in_tables
                for path in kind.outputs(self, key, spec)]
         return list(dict.fromkeys(out))
