@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for a lent GPU (under 8 minutes on one H100): every performance figure of the README.
+# One command for a lent GPU (under 8 minutes on one H100): every GPU figure of README.md and docs/performance.md.
 #   bash benchmarks/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -464,7 +464,7 @@ def _encode_arguments(enc: argparse.ArgumentParser) -> None:
     enc.add_argument("--qat-lr", type=float, default=QAT_LR, help=f"peak learning rate of the fine-tuning ({QAT_LR:g})")
     control = enc.add_argument_group(
         "rate control", "choose the width, bit depth, scales and entropy coding for this clip; "
-        "the search is bounded: one training per width, one file per bit depth, see README 'Rate control'")
+        "the search is bounded: one training per width, one file per bit depth, see docs/codec.md")
     control.add_argument("--kbps", type=float, default=None, help="the best file at or under this bitrate")
     control.add_argument("--quality", default=None, metavar="METRIC=Q",
                          help="the smallest file reaching this quality, e.g. visqol=3.5, pesq=2.5, cdpam=0.2 "

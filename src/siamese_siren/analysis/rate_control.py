@@ -42,8 +42,8 @@ from siamese_siren.metrics.vocabulary import TARGETABLE, metric
 #: The codec's default search: the library's Siamese SIREN sizes, small to large, and every bit depth down to 3.
 DEFAULT_WIDTHS = ("siamese-2x64+1x32", "siamese-2x128+1x64", "siamese-siren")
 DEFAULT_BITS = (8, 7, 6, 5, 4, 3)
-#: The least an entropy coding leaves of a bit-packed payload, measured on trained networks (README "Rate
-#: control"); a width whose payload times this is over a kbps budget cannot fit it at any bit depth.
+#: The least an entropy coding leaves of a bit-packed payload, measured on trained networks
+#: (docs/experiments/bits.md); a width whose payload times this is over a kbps budget cannot fit it at any bit depth.
 MIN_CODED_FRACTION = 0.5
 #: The largest kbps target: 1e9 kbps (1 Tbit/s). The largest file the format can hold (sixteen 4096-wide head
 #: layers at 8 bits, about 505 MB) over its shortest clip (1024 samples at 192 kHz, 5.3 ms) is about 7.6e8 kbps, so

@@ -1,6 +1,6 @@
 """The ``.ssr`` compressed file: a quantized Siamese SIREN plus what is needed to play it back.
 
-Layout (little endian; documented in the README, version 1)::
+Layout (little endian; documented in docs/file-format.md, version 1)::
 
     offset  size        field
     0       4           magic b"SSRN"

@@ -38,7 +38,7 @@ KEEP = ("best", "final")
 #: with a linear warm-up (``TrainConfig.warmup_steps``).
 SCHEDULES = ("constant", "cosine")
 #: Peak learning rate of quantization-aware fine-tuning (:func:`qat_config`): 3e-4 beat 1e-4 and 1e-3 (which
-#: never improved on its start) on a paper-small clip at 6 and 4 bits (README "Quantization-aware fine-tuning").
+#: never improved on its start) on a paper-small clip at 6 and 4 bits (docs/experiments/bits.md).
 QAT_LR = 3e-4
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class TrainConfig:
     progress: bool = True
     #: How often the loss is read on the host (progress bar, divergence check); reading it forces a device sync.
     check_every: int = 50
-    #: Speed switches (see the README for their measured effect): torch.compile of the step, TF32 matmuls on
+    #: Speed switches (docs/performance.md has their measured effect): torch.compile of the step, TF32 matmuls on
     #: CUDA, bf16 autocast of the forward pass.
     compile: bool = False
     tf32: bool = False
@@ -350,8 +350,8 @@ def train(
 
 def qat_config(base: TrainConfig, bits: int, per_channel: bool, steps: int, lr: float) -> TrainConfig:
     """The fine-tuning recipe of a file of ``bits`` weight bits: ``base``'s device and speed switches, ``steps``
-    of Adam from ``lr`` decaying to 0 (cosine; a constant rate ended worse in README "Quantization-aware
-    fine-tuning"), keeping the best rounded network."""
+    of Adam from ``lr`` decaying to 0 (cosine; a constant rate ended worse, docs/experiments/bits.md),
+    keeping the best rounded network."""
     return dataclasses.replace(base, steps=steps, lr=lr, keep="best", schedule="cosine", warmup_steps=0,
                                snapshot_steps=(), qat_bits=bits, qat_per_channel=per_channel)
 

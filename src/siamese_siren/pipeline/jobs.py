@@ -1,9 +1,9 @@
 """What every workflow job does first: send its output to its log, and die with the Snakemake that started it.
 
 Snakemake runs each job as a child process. If Snakemake itself is killed (``kill -9``, an out-of-memory kill, a
-closed terminal), its jobs would run on as orphans, and the rerun the README advises would start the same
+closed terminal), its jobs would run on as orphans, and the rerun docs/reliability.md advises would start the same
 trainings again beside them. On Linux the kernel can signal a process when its parent dies (``PR_SET_PDEATHSIG``);
-elsewhere nothing is set up, and the README says to kill the whole process group instead.
+elsewhere nothing is set up, and docs/reliability.md says to kill the whole process group instead.
 """
 
 from __future__ import annotations
