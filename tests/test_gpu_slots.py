@@ -1,14 +1,19 @@
 """GPU slots (siamese_siren.pipeline.jobs.take_gpu): how many there are, who decides, and that a slot is the kernel's
 lock, released however its holder ends. Without a GPU: the devices are fake, named by the override."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from snakemake_workdir import SNAKEFILE, workdir
 
 from siamese_siren.pipeline import jobs
 
@@ -141,3 +146,56 @@ def test_concurrent_holders_get_distinct_slots(tmp_path):
         for process in holders:
             process.kill()
             process.wait()
+
+
+# -- the real Snakemake: more GPU jobs at once than (fake) GPUs
+
+TEST_CONFIG = Path(__file__).resolve().parent / "workflow" / "config.yaml"
+TAKEN = re.compile(r"^GPU slot \d+ of (\d+): CUDA_VISIBLE_DEVICES=(\S+) \(lock .*\), taken at ([\d.]+)", re.M)
+
+
+@pytest.mark.slow  # runs Snakemake: 8 trainings, a fine-tuning and a scoring with CDPAM (1-3 min on 2 busy cores)
+def test_snakemake_gpu_jobs_get_one_fake_gpu_each(tmp_path):
+    """3 fake GPUs, 4 GPU jobs allowed at once (--resources gpu=4): every job holds a slot of its own while it runs,
+    one job too many waits for a slot, and every slot is used. A job's slot is held from the moment its log says it
+    was taken until the process ends, which is at or after the log's last write (its mtime)."""
+    results, locks = tmp_path / "results", tmp_path / "locks"
+    overrides = tmp_path / "overrides.yaml"
+    # The scoring's metric is CDPAM alone (its GPU metric; ViSQOL would only add minutes here).
+    overrides.write_text(yaml.safe_dump({"metrics": {"music": ["cdpam"]},
+                                         "rate_distortion": {"control": {"objective": "snr", "quality": {}}}}))
+    datasets, variants = ("speech", "music"), ("t-original-siren", "t-pe-siren", "t-siamese-siren", "t-siamese-0+2x8")
+    targets = [str(results / "models" / d / v / "b0000") for d in datasets for v in variants]
+    targets += [str(results / "scores" / "music" / "t-siamese-siren" / "b0000.csv")]  # its fine-tunings too
+    environ = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    environ.update({jobs.GPUS_ENV: "3", jobs.LOCKS_ENV: str(locks)})
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), *targets, "--cores", "4", "--resources",
+           "gpu=4", "--configfile", str(TEST_CONFIG), str(overrides), "--config", f"results={results}"]
+    done = subprocess.run(cmd, cwd=workdir(results), env=environ, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+
+    held = []  # (device, taken, released, rule)
+    for rule in ("train", "qat", "evaluate"):
+        for log in sorted((results / "logs" / rule).rglob("*.log")):
+            (slots, device, taken), = TAKEN.findall(log.read_text())
+            assert slots == "3"
+            held.append((device, float(taken), log.stat().st_mtime, rule))
+    assert sorted(rule for *_, rule in held) == ["evaluate", "qat"] + ["train"] * 8
+    for dataset in datasets:  # each trained clip's .json records the GPU its job got
+        for variant in variants:
+            log_text = (results / "logs" / "train" / dataset / variant / "b0000.log").read_text()
+            (_, device, _), = TAKEN.findall(log_text)
+            metas = list((results / "models" / dataset / variant / "b0000").glob("*.json"))
+            assert metas and all(json.loads(m.read_text())["cuda_visible_devices"] == device for m in metas)
+
+    assert {device for device, *_ in held} == {"0", "1", "2"}  # every slot was used
+    for device in ("0", "1", "2"):  # and never by two jobs at once
+        spans = sorted((taken, released) for d, taken, released, _ in held if d == device)
+        for (_, released), (taken, _) in zip(spans, spans[1:], strict=False):
+            assert taken >= released, f"GPU {device} held by two jobs at once: {spans}"
+    events = sorted([(taken, 1) for _, taken, _, _ in held] + [(released, -1) for _, _, released, _ in held])
+    running = np.cumsum([change for _, change in events])
+    waited = sum("slots are held" in log.read_text() for log in (results / "logs").rglob("*.log"))
+    print(f"\nGPU jobs {len(held)}, slots used {sorted({d for d, *_ in held})}, at most {running.max()} at once, "
+          f"{waited} waited for a slot")
+    assert running.max() >= 2  # the jobs did run side by side, so the check above means something
