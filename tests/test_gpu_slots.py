@@ -75,6 +75,10 @@ def test_slots_are_the_environment_else_the_config_else_the_machine(monkeypatch)
     assert jobs.slot_devices([3], {jobs.GPUS_ENV: ""}) == ["3"]
     assert jobs.slot_devices([3], {jobs.GPUS_ENV: "5,6"}) == ["5", "6"]
     assert jobs.slot_devices(None, {jobs.GPUS_ENV: "0"}) == []  # slots turned off
+    with pytest.raises(ValueError, match=f"^{jobs.GPUS_ENV}: GPU ids must be distinct"):
+        jobs.slot_devices(None, {jobs.GPUS_ENV: "1,1"})
+    with pytest.raises(ValueError, match="^training.gpus: GPU count must be >= 0"):
+        jobs.slot_devices(-2, {})
 
 
 def test_a_scheduler_given_device_is_kept(tmp_path):

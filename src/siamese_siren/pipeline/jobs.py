@@ -115,9 +115,14 @@ def slot_devices(config_gpus: int | str | Sequence[int | str] | None = None,
                  environ: Mapping[str, str] = os.environ) -> list[str]:
     """The devices GPU jobs take turns on: :data:`GPUS_ENV`, else ``config_gpus`` (``training.gpus``), else the
     machine's GPUs. Empty: no slots (no GPU, or turned off with a count of 0)."""
-    override = parse_gpus(environ.get(GPUS_ENV))
-    if override is None:
-        override = parse_gpus(config_gpus)
+    override, source = None, GPUS_ENV
+    try:
+        override = parse_gpus(environ.get(GPUS_ENV))
+        if override is None:
+            source = "training.gpus"
+            override = parse_gpus(config_gpus)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
     return list(machine_gpus()) if override is None else override
 
 
