@@ -8,7 +8,7 @@ elsewhere nothing is set up, and docs/reliability.md says to kill the whole proc
 A GPU job (training, fine-tuning, CDPAM scoring on CUDA) then takes one GPU of its own (:func:`take_gpu`):
 ``--resources gpu=N`` only counts jobs, it does not say which GPU each may use, and every job would pick device 0.
 A slot is an exclusive ``flock`` on one lock file per device, so the kernel releases it when the process ends,
-whatever ends it; no file is ever left for someone to delete.
+whatever ends it: the lock file stays, and holds nothing once its holder is gone; no one ever has to delete it.
 """
 
 from __future__ import annotations
