@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from snakemake.utils import validate
 
 from siamese_siren.pipeline.datasets import SOURCES, read_manifest, selected_clips
+from siamese_siren.pipeline.jobs import slot_devices
 from siamese_siren.pipeline.config import config_error, validate_config
 from siamese_siren.pipeline.layout import batch_of, batches, choose_clip
 from siamese_siren.pipeline.plan import Plan

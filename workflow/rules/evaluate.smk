@@ -26,6 +26,11 @@ rule evaluate:
         workers=config["metrics"]["workers"],
         visqol_speech_mapper=config["metrics"]["visqol_speech_mapper"],
     threads: config["metrics"]["workers"]
+    resources:
+        # A GPU job when CDPAM runs on a GPU (it does whenever torch sees one): it takes a GPU slot like training,
+        # so --resources gpu=N counts it too. 0 without a GPU, as before.
+        gpu=lambda wc: int("cdpam" in config["metrics"][PLAN.kind(wc.dataset)]
+                           and bool(slot_devices(config["training"]["gpus"]))),
     log:
         L.log("evaluate", "{dataset}", "{variant}", "{batch}"),
     benchmark:

@@ -1,10 +1,12 @@
 from pathlib import Path
 
-from siamese_siren.analysis.evaluate import compress_batch, decode_batch, score_batch
 from siamese_siren.pipeline import jobs
 
 
 def main(sm) -> None:
+    # After the GPU slot: torch (imported here) must not have started CUDA before CUDA_VISIBLE_DEVICES is set.
+    from siamese_siren.analysis.evaluate import compress_batch, decode_batch, score_batch
+
     p, out = sm.params, sm.output
     labels = {"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant}
     models, compressed, decoded = Path(sm.input.models), Path(out.compressed), Path(out.reconstructions)
@@ -18,4 +20,8 @@ def main(sm) -> None:
 # The metric pool's worker processes re-import this file: only the parent may run the job.
 if __name__ == "__main__":
     jobs.start(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
+    # CDPAM runs on CUDA whenever torch sees a GPU (metrics.cdpam.device_for): then this is a GPU job; the other
+    # metrics use the CPUs only.
+    if "cdpam" in snakemake.params.metrics:  # noqa: F821
+        jobs.take_gpu(snakemake.config["training"]["gpus"])  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -1,16 +1,19 @@
 import csv
 
-import torch
-
-from siamese_siren.codec import files
-from siamese_siren.codec.audio import AudioError, load_clip
-from siamese_siren.codec.inits import save_init
-from siamese_siren.codec.models import Variant
-from siamese_siren.experiments.inits import MetaConfig, meta_train
 from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
+jobs.take_gpu(sm.config["training"]["gpus"])  # a GPU job too (resources: gpu=1): see train.py
+
+import torch  # noqa: E402
+
+from siamese_siren.codec import files  # noqa: E402
+from siamese_siren.codec.audio import AudioError, load_clip  # noqa: E402
+from siamese_siren.codec.inits import save_init  # noqa: E402
+from siamese_siren.codec.models import Variant  # noqa: E402
+from siamese_siren.experiments.inits import MetaConfig, meta_train  # noqa: E402
+
 torch.set_num_threads(sm.threads)
 recipe = sm.params.recipe
 signals, split = [], []

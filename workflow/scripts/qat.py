@@ -1,15 +1,18 @@
 import json
 from pathlib import Path
 
-import soundfile as sf
-import torch
-
-from siamese_siren.codec.models import Variant
-from siamese_siren.codec.train import TrainConfig, finetune_quantized, load_state, qat_config
 from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
+jobs.take_gpu(sm.config["training"]["gpus"])  # before torch starts CUDA; see train.py
+
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+
+from siamese_siren.codec.models import Variant  # noqa: E402
+from siamese_siren.codec.train import TrainConfig, finetune_quantized, load_state, qat_config  # noqa: E402
+
 torch.set_num_threads(sm.threads)
 recipe, models = sm.params.recipe, Path(sm.input.models)
 clips = sm.params.clips

@@ -1,18 +1,23 @@
 import os
 
-import soundfile as sf
-import torch
-
-from siamese_siren.codec.inits import load_init
-from siamese_siren.codec.models import Variant
-from siamese_siren.codec.train import TrainConfig, train_and_save
 from siamese_siren.pipeline import jobs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
-# Where the job ran: a cluster job's id and the GPU its scheduler gave it (tests/slurm checks these lines).
+# One GPU of its own before torch starts CUDA (jobs.take_gpu); training.gpus is read from the config, not passed as
+# a param, so that changing it does not make Snakemake retrain finished models.
+jobs.take_gpu(sm.config["training"]["gpus"])
+# Where the job ran: a cluster job's id and the GPU its scheduler (or the slot) gave it (tests/slurm checks these).
 for name in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES"):
     print(f"{name}={os.environ.get(name, '')}")
+
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+
+from siamese_siren.codec.inits import load_init  # noqa: E402
+from siamese_siren.codec.models import Variant  # noqa: E402
+from siamese_siren.codec.train import TrainConfig, train_and_save  # noqa: E402
+
 torch.set_num_threads(sm.threads)
 recipe = sm.params.recipe
 variant = Variant.from_dict(recipe["variant"])

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
 import shutil
 import time
@@ -25,7 +26,7 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from . import files
-from .models import SiameseSiren, Variant, time_grid
+from .models import SiameseSiren, Variant, parameter_count, time_grid
 from .quantize import SUPPORTED_BITS, fake_quantize
 
 #: The authors' snapshot steps (Figure 6 and the metric-vs-step curves).
@@ -40,6 +41,9 @@ SCHEDULES = ("constant", "cosine")
 #: Peak learning rate of quantization-aware fine-tuning (:func:`qat_config`): 3e-4 beat 1e-4 and 1e-3 (which
 #: never improved on its start) on a paper-small clip at 6 and 4 bits (docs/experiments/bits.md).
 QAT_LR = 3e-4
+#: The share of a GPU's free memory that K stacked clips' estimated need (:func:`training_memory`) may take: the
+#: rest is for what the estimate leaves out (cuBLAS workspaces, the caching allocator's fragmentation, its error).
+MEMORY_MARGIN = 0.8
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingOutOfMemory(RuntimeError):
-    """The clips trained at once do not fit in the device's memory."""
+    """A single clip does not fit in the device's memory (more clips at once are split: :func:`train_and_save`)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,75 @@ def pick_device(device: str | None = None) -> torch.device:
         return torch.device("cuda")
     _say_no_cuda()
     return torch.device("cpu")
+
+
+def training_memory(variant: Variant, samples: int, clips: int, keep: str = "best") -> int:
+    """Estimated peak device bytes of training ``clips`` (K) stacked clips of ``samples`` (N) samples in float32::
+
+        bytes = 4 x [ P x K x (6 + kept)     parameters, gradients, Adam's two moments, its foreach temporaries (2),
+                                             and with keep="best" the kept copy (kept = 1)
+                    + N x F                  the encoded time grid, shared by the clips
+                    + N x K x (A + 3W + 48) ]
+
+    per sample of each clip, with P the parameters of one network and F = 1 + 2 x pe_frequencies: A = 2 x the sum
+    of the sine layers' widths (trunk once, each head): autograd keeps each sine's input (for its derivative) and
+    its output (the next layer's input); 3W is the backward's working set at the widest layer W (incoming and
+    outgoing gradients, the sine's derivative); 48 covers the heads' outputs and the loss terms (autograd's saved
+    tensors measured on the CPU: A plus 22 to 46 floats per sample, tests/test_train.py). The activations dominate:
+    a paper Siamese SIREN (2x256+1x128) on a 10 s clip at 22,050 Hz needs about 2.1 GB per clip.
+    An estimate, not a measurement: bf16 autocast and torch.compile need less, and an out-of-memory error halves
+    the clips at once anyway (:func:`train_and_save`).
+    """
+    sine_widths = sum(variant.hidden) + 2 * sum(variant.siam)
+    per_sample = 2 * sine_widths + 3 * max(variant.hidden + variant.siam) + 48
+    floats = (parameter_count(variant) * clips * (6 + (keep == "best")) + samples * variant.in_features
+              + samples * clips * per_sample)
+    return 4 * floats
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes of a CUDA device; None on the CPU, where batches are not limited here (the OS decides)."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return free
+
+
+def clips_that_fit(variant: Variant, samples: int, clips_at_once: int, device: torch.device, keep: str = "best") -> int:
+    """The largest K <= ``clips_at_once`` whose :func:`training_memory` fits :data:`MEMORY_MARGIN` of the device's
+    free memory; ``clips_at_once`` on the CPU. At least 1: one clip is tried even when its estimate does not fit,
+    as the estimate may be wrong, and only a real out-of-memory error stops the job."""
+    free = free_memory(device)
+    if free is None:
+        return clips_at_once
+    fit = clips_at_once
+    while fit > 1 and training_memory(variant, samples, fit, keep) > MEMORY_MARGIN * free:
+        fit -= 1
+    return fit
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """An allocation failure that fewer clips at once may avoid: CUDA's OutOfMemoryError, or a RuntimeError that
+    says so (cuBLAS and cuDNN workspaces, other backends, the CPU allocator)."""
+    if isinstance(err, TrainingOutOfMemory):
+        return False
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
+
+
+def single_clip_out_of_memory(variant: Variant, samples: int, device: torch.device, label: str,
+                              keep: str = "best") -> TrainingOutOfMemory:
+    """The error of one clip that does not fit, with the sizes that decide it."""
+    free = free_memory(device)
+    free_text = f"{free / 2**30:.2f} GiB free" if free is not None else "free memory not measured on the CPU"
+    return TrainingOutOfMemory(
+        f"{label}: out of memory on {device} training a single clip of {samples} samples with variant "
+        f"{variant.name!r} ({parameter_count(variant)} parameters): it needs about "
+        f"{training_memory(variant, samples, 1, keep) / 2**30:.2f} GiB (estimated), {free_text}; use shorter clips "
+        "(clip.seconds), a smaller variant or a device with more memory"
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -250,9 +323,28 @@ def train_batch(
     or the seeded random one, as separate runs with the same seed would. With
     ``config.keep == "best"`` the best state of each clip is tracked on the device without reading losses back
     every step, so the GPU never waits for the host; ``labels`` name the clips in progress and error messages.
+
+    Out of memory, a single clip raises :class:`TrainingOutOfMemory` with its sizes; several clips raise the
+    device's own error, which :func:`train_and_save` answers by training fewer at once.
     """
+    labels = labels or [f"clip {i}" for i in range(len(signals))]
+    try:
+        return _train_stacked(variant, signals, config, labels, init)
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+        if len(signals) == 1 and is_out_of_memory(err):
+            raise single_clip_out_of_memory(variant, len(signals[0]), pick_device(config.device), labels[0],
+                                            config.keep) from err
+        raise
+
+
+def _train_stacked(
+    variant: Variant,
+    signals: list[np.ndarray],
+    config: TrainConfig,
+    labels: list[str],
+    init: dict[str, torch.Tensor] | None,
+) -> list[TrainResult]:
     count = len(signals)
-    labels = labels or [f"clip {i}" for i in range(count)]
     check_recipe(config, labels[0])
     if len({len(s) for s in signals}) != 1:
         raise ValueError(f"clips trained together must have one length, got {sorted({len(s) for s in signals})}")
@@ -276,30 +368,24 @@ def train_batch(
     _sync(device)
     start = time.perf_counter()
     desc = labels[0] if count == 1 else f"{count} clips"
-    try:
-        with tqdm(total=config.steps, desc=desc, disable=not config.progress, unit="step") as bar:
-            for step in range(config.steps):
-                per_clip = step_fn(inputs, targets)
-                losses[step] = per_clip.detach()
-                kept.update(per_clip.detach())
-                optimizer.zero_grad(set_to_none=True)
-                per_clip.sum().backward()
-                optimizer.step()
-                schedule.step()
-                done = step + 1
-                if done in snapshot_steps:
-                    for k in range(count):
-                        snapshots[k][done] = kept.state(k)
-                if done % config.check_every == 0 or done == config.steps:
-                    mean = check_finite(per_clip, step, labels, variant)
-                    bar.update(done - bar.n)
-                    # the loss is read on the host only every check_every steps (a device sync): say whose it is
-                    bar.set_postfix_str(f"loss {mean:.3e} at step {done}, shown every {config.check_every} steps")
-    except torch.cuda.OutOfMemoryError as err:
-        raise TrainingOutOfMemory(
-            f"{labels[0]}: out of GPU memory training {count} clip(s) of {len(signals[0])} samples at once with "
-            f"variant {variant.name!r}; lower training.clips_at_once (or training.clips_per_job) and run again"
-        ) from err
+    with tqdm(total=config.steps, desc=desc, disable=not config.progress, unit="step") as bar:
+        for step in range(config.steps):
+            per_clip = step_fn(inputs, targets)
+            losses[step] = per_clip.detach()
+            kept.update(per_clip.detach())
+            optimizer.zero_grad(set_to_none=True)
+            per_clip.sum().backward()
+            optimizer.step()
+            schedule.step()
+            done = step + 1
+            if done in snapshot_steps:
+                for k in range(count):
+                    snapshots[k][done] = kept.state(k)
+            if done % config.check_every == 0 or done == config.steps:
+                mean = check_finite(per_clip, step, labels, variant)
+                bar.update(done - bar.n)
+                # the loss is read on the host only every check_every steps (a device sync): say whose it is
+                bar.set_postfix_str(f"loss {mean:.3e} at step {done}, shown every {config.check_every} steps")
     _sync(device)
     wall = time.perf_counter() - start
     all_losses = losses.cpu().numpy()
@@ -410,6 +496,8 @@ def save_result(result: TrainResult, directory: str | Path, clip_id: str, varian
         "best_loss": result.best_loss,
         "wall_seconds": result.wall_seconds,
         "device": result.device,
+        # The GPU the job was given (its slot, siamese_siren.pipeline.jobs, or a scheduler's); null when none was.
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "device_name": torch.cuda.get_device_name() if result.device.startswith("cuda") else platform.processor(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -448,8 +536,12 @@ def train_and_save(
     cache: str | Path | None = None,
     init: dict[str, torch.Tensor] | None = None,
 ) -> list[str]:
-    """Train one network per named signal, ``clips_at_once`` together, from ``init`` if given (else the seeded
-    random initialisation), and write each clip's artifacts.
+    """Train one network per named signal, up to ``clips_at_once`` together, from ``init`` if given (else the
+    seeded random initialisation), and write each clip's artifacts.
+
+    On a GPU the clips at once are first lowered to what fits its free memory (:func:`clips_that_fit`), and an
+    out-of-memory error halves them and trains that group again, down to one clip: batching is exact, so the
+    results are those of ``clips_at_once``. Only a single clip that does not fit raises :class:`TrainingOutOfMemory`.
 
     With a ``cache`` folder, every finished group is kept there (keyed by architecture, settings and audio) before
     the job's output is assembled, so a job killed halfway redoes only its unfinished clips; the cache entries
@@ -461,11 +553,30 @@ def train_and_save(
     where = {name: store / f"{name}-{_cache_key(variant, config, signal, init_id)}" if cache is not None else directory
              for name, signal in signals.items()}
     todo = [n for n in signals if not (where[n] / f"{n}.json").exists()]
-    for i in range(0, len(todo), clips_at_once):
-        group = todo[i : i + clips_at_once]
-        results = train_batch(variant, [signals[n] for n in group], config, [f"{label}{n}" for n in group], init)
+    device = pick_device(config.device)
+    samples = max((len(signals[n]) for n in todo), default=0)
+    size = clips_that_fit(variant, samples, clips_at_once, device, config.keep) if todo else clips_at_once
+    if size < clips_at_once:
+        log.warning("%s: %d clips of %d samples at once do not fit the free memory of %s (estimated): training %d at "
+                    "once", label.rstrip("/") or variant.name, clips_at_once, samples, device, size)
+    done = 0
+    while done < len(todo):
+        group = todo[done : done + size]
+        try:
+            results = train_batch(variant, [signals[n] for n in group], config, [f"{label}{n}" for n in group], init)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+            if not is_out_of_memory(err):
+                raise
+            if len(group) == 1:  # train_batch says so itself; a replaced one (tests) may not
+                raise single_clip_out_of_memory(variant, len(signals[group[0]]), device, f"{label}{group[0]}",
+                                                config.keep) from err
+            size = len(group) // 2
+            log.warning("%s%s: out of memory training %d clips at once on %s: training them %d at once",
+                        label, group[0], len(group), device, size)
+            continue
         for name, result in zip(group, results, strict=True):
             save_result(result, where[name], name, variant)
+        done += len(group)
     if cache is not None:
         directory.mkdir(parents=True, exist_ok=True)
         for name in signals:
