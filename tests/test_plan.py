@@ -336,3 +336,9 @@ def test_the_listening_page_plays_extra_precisions_the_run_decodes(test_config):
     assert not any(e[1] == "int3-pc-qat" and e[0] != "t-siamese-siren" for e in entries)  # only where it is decoded
     with pytest.raises(ConfigError, match="listen.precisions: unknown precision 'int9'"):
         listen.entries(plan_with(test_config, {"listen": {"precisions": ["int9"]}}), "speech")
+
+
+@pytest.mark.parametrize("results", ["", "  ", "/", "/.."])
+def test_results_at_the_filesystem_root_is_refused(results):
+    with pytest.raises(ConfigError, match="config key results: .* at the filesystem root; give a folder"):
+        Plan(load({"results": results}))

@@ -189,3 +189,21 @@ def test_same_seed_same_machine_gives_identical_weights_and_bytes(speech_half_se
         model = load_model(SMALL, result.state)
         files.append(bitstream.to_bytes(CompressedClip.from_model(model, 22050, len(speech_half_second), 0.8)))
     assert files[0] == files[1]
+
+
+def test_a_cuda_device_this_machine_lacks_ends_the_job_with_one_line_naming_the_key(monkeypatch):
+    """Planning may run where there is no GPU; the job, where the device is used, says which key to change."""
+    import torch
+
+    from siamese_siren.pipeline import jobs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match=r"config key training.device: 'cuda', but torch sees 0 CUDA device"):
+        jobs.usable_device("training.device", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(SystemExit, match="'cuda:2', but torch sees 2 CUDA device"):
+        jobs.usable_device("training.device", "cuda:2")
+    jobs.usable_device("training.device", "cuda:1")  # there: nothing happens
+    jobs.usable_device("training.device", None)
+    jobs.usable_device("training.device", "cpu")

@@ -130,7 +130,7 @@ def test_a_killed_job_keeps_its_finished_clips(speech_half_second, tmp_path, mon
     assert retrained == ["c"]
     expected = sorted(f"{clip}{suffix}" for clip in "abc" for suffix in train_module.ARTIFACT_SUFFIXES)
     assert sorted(p.name for p in out.iterdir()) == expected
-    assert not any(cache.iterdir())  # the cache is emptied once the output holds everything
+    assert not cache.exists()  # the cache is emptied, its folder too, once the output holds everything
     fresh = train(SMALL, signals["a"], config)
     for name, value in fresh.state.items():
         assert torch.equal(train_module.load_state(out / "a.pt")[name], value)

@@ -15,6 +15,7 @@ from siamese_siren.codec.train import TrainConfig, finetune_quantized, load_stat
 
 torch.set_num_threads(sm.threads)
 recipe, models = sm.params.recipe, Path(sm.input.models)
+jobs.usable_device("training.device", recipe["device"])
 clips = sm.params.clips
 variant = Variant.from_dict(json.loads((models / f"{clips[0]}.json").read_text())["variant"])
 config = qat_config(TrainConfig(device=recipe["device"], **recipe["switches"]), recipe["bits"], recipe["per_channel"],

@@ -20,6 +20,7 @@ from siamese_siren.codec.train import TrainConfig, train_and_save  # noqa: E402
 
 torch.set_num_threads(sm.threads)
 recipe = sm.params.recipe
+jobs.usable_device("training.device", recipe["device"])
 variant = Variant.from_dict(recipe["variant"])
 config = TrainConfig(steps=recipe["steps"], lr=recipe["lr"], weight_decay=recipe["weight_decay"], seed=recipe["seed"],
                      snapshot_steps=tuple(recipe["snapshot_steps"]), keep=recipe["keep"], device=recipe["device"],
@@ -29,4 +30,6 @@ signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(sm.params
 trained = train_and_save(variant, signals, config, sm.output[0], label=f"{sm.wildcards.dataset}/{variant.name}/",
                          clips_at_once=recipe["clips_at_once"], cache=sm.params.cache, init=init)
 print(f"trained: {' '.join(trained)}")
-print(f"reused from an interrupted run: {' '.join(c for c in signals if c not in trained)}")
+reused = [c for c in signals if c not in trained]
+if reused:
+    print(f"reused from an interrupted run: {' '.join(reused)}")

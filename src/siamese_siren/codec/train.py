@@ -5,6 +5,7 @@ keeping the lowest-loss state or the final one (``TrainConfig.keep``)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -584,4 +585,6 @@ def train_and_save(
                 files.publish(where[name] / f"{name}{suffix}", directory / f"{name}{suffix}")
         for name in signals:
             shutil.rmtree(where[name], ignore_errors=True)
+        with contextlib.suppress(OSError):  # an empty cache folder is left to no one (another job may be using it)
+            store.rmdir()
     return todo

@@ -199,3 +199,19 @@ def take_gpu(config_gpus: int | str | Sequence[int | str] | None = None,
                 f"run at once than there are GPUs, lower --resources gpu=N to {len(devices)}")
             waiting = True
         time.sleep(poll)
+
+
+def usable_device(key: str, device: str | None) -> None:
+    """A configured torch device that this machine has, or the job ends here with one line naming ``key`` and the fix
+    (torch's own failure comes much later, as an assertion traceback). Planning may run on a login node without a
+    GPU, so this is checked in the job, where the device is used. Call it after :func:`take_gpu`."""
+    if not device or not device.startswith("cuda"):
+        return
+    import torch
+
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = device.partition(":")[2]
+    if available == 0 or (index.isdigit() and int(index) >= available):
+        raise SystemExit(f"config key {key}: {device!r}, but torch sees {available} CUDA device(s) on "
+                         f"{socket.gethostname()} (torch {torch.__version__}); set it to null (CUDA when present, else "
+                         "the CPU) or run the job where the device is")

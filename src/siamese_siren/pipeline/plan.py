@@ -51,6 +51,9 @@ class Plan:
         :mod:`siamese_siren.pipeline.targets`); an experiment adds its own with :meth:`add_target`.
         """
         self.config = config
+        if not str(config["results"]).strip() or Path(config["results"]).resolve() == Path("/"):
+            config_error("results", f"{config['results']!r} would put every artifact at the filesystem root",
+                         "give a folder, such as results")
         self.layout = Layout(config["results"])
         self.codec_bitrates = self._codec_bitrates()
         self._check_datasets()
