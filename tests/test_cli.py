@@ -312,8 +312,10 @@ def test_an_hour_at_the_highest_rate_streams_to_disk_with_flat_memory_and_ctrl_c
     assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
 
 
-@pytest.mark.slow  # a training subprocess, then Ctrl-C
-def test_ctrl_c_during_encode_exits_130_without_traceback_and_leaves_nothing(tmp_path):
+@pytest.mark.slow  # a training subprocess, then the signal
+@pytest.mark.parametrize(("signum", "code", "said"), [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM); nothing was written")])
+def test_ctrl_c_or_sigterm_during_encode_exits_without_traceback_and_leaves_nothing(tmp_path, signum, code, said):
     source = _tone_file(tmp_path / "a.wav")
     output = tmp_path / "a.ssr"
     output.write_bytes(b"the user's existing file")
@@ -325,13 +327,13 @@ def test_ctrl_c_during_encode_exits_130_without_traceback_and_leaves_nothing(tmp
             deadline = time.monotonic() + 120
             while "step" not in log.read_text() and time.monotonic() < deadline:  # training has started
                 time.sleep(0.1)
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
             process.wait(timeout=60)
         finally:
             process.kill()
-    assert process.returncode == 130
+    assert process.returncode == code
     text = log.read_text()
-    assert "Traceback" not in text and "interrupted" in text
+    assert "Traceback" not in text and said in text
     assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
 
 

@@ -212,26 +212,6 @@ def test_sigterm_or_sighup_during_a_streaming_decode_leaves_nothing(tmp_path, si
     assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
 
 
-@pytest.mark.slow  # a training subprocess, then the signal
-def test_sigterm_during_encode_leaves_nothing(tmp_path):
-    output = tmp_path / "a.ssr"
-    output.write_bytes(b"the user's existing file")
-    log = tmp_path / "stderr.txt"
-    with open(log, "w") as err:
-        process = _cli("encode", _tone(tmp_path / "a.wav"), output, "--variant", SMALL, "--steps", "1000000",
-                       stderr=err)
-        try:
-            _wait_for(lambda: "step" in log.read_text(), process)  # training has started
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-        finally:
-            process.kill()
-    assert process.returncode == 143
-    text = log.read_text()
-    assert "Traceback" not in text and "terminated (SIGTERM); nothing was written" in text
-    assert output.read_bytes() == b"the user's existing file" and _leftovers(tmp_path) == []
-
-
 # ---- row 8: a file whose two heads are identical decodes, without denoising -----------------------------------
 
 
