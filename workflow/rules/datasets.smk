@@ -4,6 +4,9 @@
 # reason). The manifest is a checkpoint: how the DAG learns its clips is explained at Clips in common.smk. The
 # logic is siamese_siren.pipeline.datasets.
 
+from siamese_siren.pipeline.datasets import snakemake_path
+
+
 # Downloads run where the internet is: on the submitting host, never on cluster compute nodes.
 localrules:
     download_dataset,
@@ -54,7 +57,11 @@ rule extract_dataset:
 checkpoint dataset_manifest:
     """Every clip file of the dataset with its metadata, the seeded selection, and skipped files with the reason."""
     input:
-        lambda wc: PLAN.dataset_root(wc.dataset),
+        # a folder whose path has braces is read through a link, <manifest>.folder, as Snakemake would take them
+        # for a wildcard (siamese_siren.pipeline.datasets.snakemake_path)
+        lambda wc: snakemake_path(
+            PLAN.dataset_root(wc.dataset), L.manifest(wc.dataset).removesuffix(".csv") + ".folder"
+        ),
     output:
         L.manifest("{dataset}"),
     params:

@@ -9,6 +9,11 @@ Usable without Snakemake. The workflow calls, per public dataset (GTZAN, LibriSp
    a seeded selection of N clips, and every unreadable or silent file recorded as skipped with the reason;
    :func:`write_manifest` / :func:`read_manifest` / :func:`selected_clips` for the CSV.
 
+Clip ids are file names and Snakemake wildcard values: GTZAN's and LibriSpeech's come from their file names; a
+user's folder's from each file's relative path (:func:`folder_clip_ids`: non-empty, unique, ``A-Za-z0-9_.+-``
+only, at most :data:`MAX_CLIP_ID` characters, the same on every run for the same names). The manifest's
+``source`` keeps the file's own path, whatever its characters.
+
 Selection rule (:func:`select`): the readable files sorted by clip id are the candidates. With ``clips`` unset
 (or at least the number of candidates) every candidate is taken. Otherwise the candidates are visited in the
 order ``numpy.random.default_rng(seed).permutation(len(candidates))`` and the first ``clips`` of them that load
@@ -26,6 +31,7 @@ import re
 import shutil
 import sys
 import tarfile
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -250,9 +256,95 @@ def _audio_files(root: Path) -> Iterable[Path]:
                 yield Path(folder) / name
 
 
+#: The longest clip id: names that would give a longer one are cut and given a hash. Later stages add up to
+#: ``__<precision>__<denoise>.wav`` and a temporary name's 14 bytes to an id, within a file name's 255 bytes.
+MAX_CLIP_ID = 128
+#: What the workflow accepts as a clip id (its ``clip`` wildcard constraint, workflow/rules/common.smk).
+CLIP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+#: Snakemake refuses a wildcard value whose end repeats one substring 20 times or more (its PeriodicityDetector).
+_PERIODIC_REPEATS = 20
+
+
+def _digest(relative_path: str | Path, length: int = 8, raw: bool = False) -> str:
+    """A stable hash of a relative path, in Unicode's NFC form (the same for a copy on macOS, which stores names
+    in NFD) or, ``raw``, of its bytes exactly as the filesystem has them; any name, even one that is not UTF-8."""
+    text = Path(relative_path).as_posix()
+    return hashlib.sha256(os.fsencode(text if raw else unicodedata.normalize("NFC", text))).hexdigest()[:length]
+
+
+def _periodic(text: str) -> bool:
+    return any(text[-_PERIODIC_REPEATS * n:] == text[-n:] * _PERIODIC_REPEATS
+               for n in range(1, len(text) // _PERIODIC_REPEATS + 1))
+
+
+def _with_hash(base: str, digest: str) -> str:
+    """``base-<digest>`` within :data:`MAX_CLIP_ID` (``base`` cut as needed), or ``clip-<digest>`` without a base."""
+    base = (base or "clip")[: MAX_CLIP_ID - len(digest) - 1]
+    return f"{base}-{digest}"
+
+
+def _asked_id(relative_path: str | Path) -> tuple[str, str, bool]:
+    """(the id a file asks for alone, that id without a hash, whether the id is the name itself: ASCII, nothing
+    replaced, cut or added)."""
+    text = str(Path(relative_path).with_suffix(""))
+    lost = False
+    if not text.isascii():  # accents and compatibility forms folded to ASCII (é -> e, ﬁ -> fi); the rest is lost
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        lost = not text.isascii()
+    base = _UNSAFE.sub("_", text).lstrip("._+-")
+    if lost or not base or len(base) > MAX_CLIP_ID or _periodic(base):
+        return _with_hash(base, _digest(relative_path)), base, False
+    return base, base, base == text
+
+
 def folder_clip_id(relative_path: str | Path) -> str:
-    """A wildcard-safe, stable clip id from a file's path relative to its dataset folder."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(Path(relative_path).with_suffix(""))).lstrip("._-")
+    """The clip id of a file of a user's folder, from its path relative to the folder, when no other file's name
+    gives the same id (:func:`folder_clip_ids` decides between those).
+
+    An ASCII name keeps the id it always had: the path without its suffix, every character other than
+    ``A-Za-z0-9_.+-`` (``/`` too) replaced by ``_``, leading ``._-`` removed (``sub/a b.wav`` -> ``sub_a_b``); a
+    leading ``+``, which the workflow never took, is now removed too. Other names are first folded to ASCII
+    (NFKD without accents: ``café`` -> ``cafe``). A short hash of the relative path is appended (``<id>-<hash>``)
+    when some of the name could not be folded (``日本語 1`` -> ``1-<hash>``), when nothing is left
+    (``clip-<hash>``), to a name cut to :data:`MAX_CLIP_ID` characters, and to one that Snakemake would refuse as
+    periodic (20 repeats at its end). The id is non-empty, matches
+    :data:`CLIP_ID` and depends only on the relative path.
+    """
+    return _asked_id(relative_path)[0]
+
+
+def folder_clip_ids(relative_paths: Iterable[str | Path]) -> list[str]:
+    """The clip ids of a folder's files (paths relative to it), in the given order: unique per name without suffix.
+
+    Files whose paths differ only in the suffix (``a.wav``, ``a.flac``) share an id (the manifest keeps the
+    first, sorted, and records the other as a duplicate). Different names that give the same id
+    (``a b.wav``, ``a?b.wav``, ``a_b.wav``; ``café`` in NFC and NFD) are told apart: the name that is its own id
+    (``a_b``) keeps it, or else the first by sorted path; each of the others gets ``<id>-<hash of its path>``.
+    The ids depend on the set of names, not on the order they are given in.
+    """
+    paths = [Path(p) for p in relative_paths]
+    stems: dict[Path, Path] = {}  # name without suffix -> the first (sorted) path with it
+    for path in sorted(paths):
+        stems.setdefault(path.with_suffix(""), path)
+    asked = {stem: _asked_id(path) for stem, path in stems.items()}
+
+    def preference(stem: Path) -> tuple:  # the name that is its id, then a name in NFC form (as Linux keeps it)
+        return not asked[stem][2], unicodedata.normalize("NFC", str(stem)) != str(stem), stem
+
+    claims: dict[str, list[Path]] = {}
+    for stem in stems:
+        claims.setdefault(asked[stem][0], []).append(stem)
+    ids = {min(claimants, key=preference): cid for cid, claimants in claims.items()}
+    taken = set(ids.values())
+    for stem in sorted(set(stems) - set(ids), key=preference):
+        for length, raw in ((8, False), (8, True), (16, True), (64, True)):  # raw: NFC and NFD of one name
+            cid = _with_hash(asked[stem][1], _digest(stems[stem], length, raw))
+            if cid not in taken:
+                break
+        ids[stem] = cid
+        taken.add(cid)
+    return [ids[path.with_suffix("")] for path in paths]
 
 
 def _rows(named_files: Iterable[tuple[Path, str, dict[str, str]]]) -> list[ManifestRow]:
@@ -265,6 +357,11 @@ def _rows(named_files: Iterable[tuple[Path, str, dict[str, str]]]) -> list[Manif
     duplicates: list[ManifestRow] = []
     for path, cid, labels in named_files:
         row = ManifestRow(clip=cid, source=str(path), **labels)
+        if not _utf8(row.source):  # the manifest is UTF-8 text: keep the name readable, escaped, and skip the file
+            row.source = row.source.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            row.status, row.reason = SKIPPED, "the file name is not UTF-8 text; rename the file"
+            duplicates.append(row)
+            continue
         if cid in rows:
             row.status, row.reason = SKIPPED, f"duplicate of {rows[cid].source}"
             duplicates.append(row)
@@ -278,6 +375,14 @@ def _rows(named_files: Iterable[tuple[Path, str, dict[str, str]]]) -> list[Manif
             row.status, row.reason = SKIPPED, f"unreadable: {' '.join(str(err).split())}"
         rows[cid] = row
     return sorted([*rows.values(), *duplicates], key=lambda r: (r.clip, r.status == SKIPPED, r.source))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name of bytes that are not UTF-8, as Python's surrogate escapes
+        return False
+    return True
 
 
 def _folder(root: str | Path) -> Path:
@@ -309,7 +414,8 @@ def scan_folder(root: str | Path, pattern: str = "*") -> list[ManifestRow]:
     root = _folder(root)
     files = sorted(p for p in root.glob(pattern) if p.is_file()
                    and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts))
-    rows = _rows((path, folder_clip_id(path.relative_to(root)), {}) for path in files)
+    ids = folder_clip_ids(path.relative_to(root) for path in files)
+    rows = _rows((path, cid, {}) for path, cid in zip(files, ids, strict=True))
     if not rows:
         raise DatasetError(f"{root}: no files match {pattern!r}; fix the dataset's path or pattern")
     return rows
@@ -370,9 +476,10 @@ def build_manifest(
 
 
 def write_manifest(rows: Iterable[ManifestRow], path: str | Path) -> None:
+    """The manifest as CSV (UTF-8; any name, with commas, quotes, tabs or newlines, reads back as it was)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w", newline="") as f:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
@@ -380,10 +487,55 @@ def write_manifest(rows: Iterable[ManifestRow], path: str | Path) -> None:
 
 
 def read_manifest(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
+#: What Snakemake reads in a path as a wildcard (``{name}``, ``{name,constraint}``): any brace, to be safe.
+_SNAKEMAKE_PATTERN = re.compile(r"[{}]")
+
+
+def source_links(manifest: str | Path) -> Path:
+    """The folder beside a manifest with the links :func:`selected_clips` gives Snakemake for some sources."""
+    manifest = Path(manifest)
+    return manifest.with_name(manifest.stem + ".links")
+
+
+def snakemake_path(path: str | Path, link: str | Path) -> str:
+    """``path``, or where Snakemake would read braces in it as a wildcard (``{wild}.wav``), ``link``: a symbolic
+    link to it, made when missing or pointing elsewhere and otherwise left as it is (its own time stays old).
+    Snakemake follows a link to its target's time and contents, so a changed file is still seen."""
+    path = str(path)
+    if not _SNAKEMAKE_PATTERN.search(path):
+        return path
+    link, target = Path(link), os.path.abspath(path)
+    if not (link.is_symlink() and os.readlink(link) == target):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    return str(link)
+
+
+def _clip_link(manifest: str | Path, clip: str, source: str) -> Path:
+    suffix = Path(source).suffix
+    return source_links(manifest) / (clip + (suffix if re.fullmatch(r"\.[A-Za-z0-9]+", suffix) else ""))
+
+
 def selected_clips(path: str | Path) -> dict[str, str]:
-    """{clip id: audio file} of the selected clips of a manifest, sorted by clip id."""
-    return dict(sorted((r["clip"], r["source"]) for r in read_manifest(path) if r["status"] == SELECTED))
+    """{clip id: audio file} of the selected clips of a manifest, sorted by clip id.
+
+    The audio file is the manifest's ``source``, except where Snakemake would read braces in it as a wildcard
+    (``{wild}.wav``): then it is a link to the source, ``<manifest>.links/<clip id><suffix>`` beside the manifest,
+    made here when missing. A clip id the workflow cannot take (not :data:`CLIP_ID`, or periodic; as in a manifest
+    an older version wrote for ``日本語.wav``: an empty id) is a :class:`DatasetError` saying to list the folder
+    again.
+    """
+    rows = [r for r in read_manifest(path) if r["status"] == SELECTED]
+    for r in rows:
+        if not CLIP_ID.fullmatch(r["clip"]) or _periodic(r["clip"]):
+            raise DatasetError(f"{path}: clip id {r['clip']!r} of {r['source']!r} is not a valid clip id (this "
+                               "manifest was written by an older version); delete the manifest and run again")
+    return dict(sorted((r["clip"], snakemake_path(r["source"], _clip_link(path, r["clip"], r["source"])))
+                       for r in rows))
