@@ -43,6 +43,7 @@ from . import __version__
 
 if TYPE_CHECKING:
     from siamese_siren.analysis.rate_control import SearchSettings, Target
+    from siamese_siren.codec.models import Variant
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DIFFERENT = 5  # compare: the results differ (not a failure of the command: the answer "no")
@@ -367,8 +368,10 @@ def _info(args: argparse.Namespace) -> int:
     size = source.stat().st_size
     v = compressed.variant
     _out(f"file:        {source}")
-    omegas = f"{v.omega_first:g}/{v.omega_hidden:g}"
-    _out(f"variant:     {variant_name(v)} ({v.label}, PE L={v.pe_frequencies}, omega {omegas})")
+    _out(f"format:      version {bitstream.format_version(v)}")
+    _out(f"variant:     {variant_name(v)} ({v.label})")
+    _out(f"activation:  {_activation_text(v)}")
+    _out(f"encoding:    {_encoding_text(v)}")
     _out(f"parameters:  {parameter_count(v)}")
     _out(f"weights:     {compressed.bits}-bit, {'per-channel' if compressed.per_channel else 'per-tensor'} scales")
     _out(f"entropy:     {compressed.entropy}")
@@ -378,6 +381,28 @@ def _info(args: argparse.Namespace) -> int:
     if compressed.rate_control is not None:
         _out(f"rate control: {compressed.rate_control.summary()}")
     return EXIT_OK
+
+
+def _activation_text(v: Variant) -> str:
+    """The layers' family and its parameters, as ``info`` prints them."""
+    omegas = f"omega {v.omega_first:g}/{v.omega_hidden:g} (first/other layers)"
+    if v.activation == "sine":
+        return f"sine, {omegas}"
+    if v.activation == "finer":
+        k = v.finer_bias_scale
+        return f"finer, {omegas}, first-layer biases from {'PyTorch default' if k is None else f'U(-{k:g}, {k:g})'}"
+    if v.activation == "gauss":
+        return f"gauss, sigma {v.gauss_sigma:g}"
+    return f"gabor, {omegas}, scale {v.gabor_scale:g}"
+
+
+def _encoding_text(v: Variant) -> str:
+    """How the time enters the network, as ``info`` prints it."""
+    if v.time_encoding == "none":
+        return "none (the raw time)"
+    if v.time_encoding == "positional":
+        return f"positional, L={v.pe_frequencies}, scale {v.pe_scale:g}"
+    return f"fourier, {v.fourier_features} features, sigma {v.fourier_sigma:g}, seed {v.fourier_seed}"
 
 
 def _compare(args: argparse.Namespace) -> int:

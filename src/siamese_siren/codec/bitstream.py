@@ -1,10 +1,11 @@
 """The ``.ssr`` compressed file: a quantized Siamese SIREN plus what is needed to play it back.
 
-Layout (little endian; documented in docs/file-format.md, version 1)::
+Layout (little endian; documented in docs/file-format.md, versions 1 and 2)::
 
     offset  size        field
     0       4           magic b"SSRN"
-    4       1           format version (1)
+    4       1           format version: 1 for the paper's family (sine layers, positional or no encoding), 2 for
+                        any other (its family record below)
     5       1           flags: bit 0 = per-channel weight scales; bit 1 = entropy-coded payload;
                         bit 2 = rate-control record; others 0
     6       1           weight bits (2..8)
@@ -12,12 +13,15 @@ Layout (little endian; documented in docs/file-format.md, version 1)::
     8       4           positional-encoding scale (float32)
     12      4           omega of the first layer (float32)
     16      4           omega of the other sine layers (float32)
+                        (the omegas are those of sine, FINER and Gabor layers; under Fourier features the
+                        positional encoding's L is 0 and its scale unused)
     20      1           number of shared (trunk) layers H
     21      1           number of layers per head S
     22      2*(H+S)     layer widths, trunk then head (uint16)
     22+2(H+S) 4         sample rate in Hz (uint32)
     +4      4           number of samples (uint32)
     +8      4           peak amplitude of the original clip (float32)
+    [family]  16        only in version 2: the activation and encoding families (below)
     [record]  17        only with flags bit 2: how rate control chose this file (below)
     payload             for every linear layer (trunk, head a, head b; one shared final layer when S = 0):
                           scales  float32 x (1, or out_features when per-channel)
@@ -26,8 +30,20 @@ Layout (little endian; documented in docs/file-format.md, version 1)::
                                   most significant bit first, padded to a whole byte
     last 4                CRC-32 of every byte before it
 
-So ``size = 38 + 2(H+S) + sum over layers (4 n_scales + 4 out + ceil(out * in * bits / 8))``, plus 17 with a
-rate-control record.
+So ``size = 38 + 2(H+S) + sum over layers (4 n_scales + 4 out + ceil(out * in * bits / 8))``, plus 16 in
+version 2 and 17 with a rate-control record.
+
+The family record (version 2, :data:`FAMILY_BYTES`), 16 bytes::
+
+    1       activation, an index into ACTIVATIONS (0 sine, 1 finer, 2 gauss, 3 gabor)
+    1       encoding (0 positional, L at offset 7 and 0 for none; 1 fourier)
+    4       the activation's parameter (float32): finer, the first layer's bias range k (0: PyTorch's default);
+            gauss, sigma; gabor, the window's scale s0; sine, 0
+    2       Fourier features m (uint16; 0 unless fourier): the network takes 2m inputs
+    4       their sigma (float32; 0 unless fourier)
+    4       the seed their matrix is drawn from (uint32; 0 unless fourier): the matrix itself is not stored
+
+The writer keeps version 1 for the paper's family, so those files stay byte for byte what they were.
 
 The rate-control record (flags bit 2, :class:`RateControl`), 17 bytes::
 
@@ -67,7 +83,7 @@ Entropy-coded files (flags bit 1) keep the header and the CRC; between them the 
 Their size is whatever the coder wrote (``len`` of the file); :func:`file_size` is the exact size of the
 uncompressed twin. Both decode to the very same integers, scales and biases, hence to bit-identical audio.
 The entropy setting ``auto`` writes whichever of none and the coders makes the smallest file; the file names the
-one it used. A reader of this version refuses unknown flags, unknown coders and unknown rate-control names.
+one it used. A reader of this version refuses unknown versions, flags, coders, families and rate-control names.
 """
 
 from __future__ import annotations
@@ -81,11 +97,14 @@ import numpy as np
 
 from . import files
 from .coders import AUTO, CODERS, ENTROPY_CODINGS, STORED_CODINGS, CoderError, by_file_id
-from .models import SiameseSiren, Variant
+from .models import ACTIVATIONS, FAMILY_PARAMETERS, SiameseSiren, Variant
 from .quantize import SUPPORTED_BITS, QuantizedLinear, load_quantized, quantize_model
 
 MAGIC = b"SSRN"
-VERSION = 1
+#: The newest format version: what the writer uses for any family but the paper's, which keeps version 1.
+VERSION = 2
+PAPER_VERSION = 1
+READABLE_VERSIONS = (1, 2)
 FLAG_PER_CHANNEL = 1
 FLAG_ENTROPY = 2
 FLAG_RATE_CONTROL = 4
@@ -93,12 +112,20 @@ _CODER_HEADER = struct.Struct("<BI")
 _FIXED = struct.Struct("<4sBBBBfffBB")
 _TAIL = struct.Struct("<IIf")
 HEADER_FIXED_BYTES = _FIXED.size + _TAIL.size  # 34
+_FAMILY = struct.Struct("<BBfHfI")
+FAMILY_BYTES = _FAMILY.size  # 16, in version 2 only
+#: The family record's encodings, in its id order (never reorder, only append): "none" is positional with L = 0.
+FILE_ENCODINGS = ("positional", "fourier")
 CRC_BYTES = 4
 
 # Sane bounds: a hostile header must not make the decoder allocate or compute without limit.
 MAX_LAYERS = 16
 MAX_WIDTH = 4096
 MAX_PE_FREQUENCIES = 32
+MAX_FOURIER_FEATURES = MAX_WIDTH // 2  # 2m inputs: no wider than any layer may be
+#: Above any useful frequency (an hour at 192 kHz is 1.7e8 cycles per unit of time at its Nyquist rate) and far
+#: enough below float32's range that 2 pi B t stays finite.
+MAX_FOURIER_SIGMA = 1e9
 # The clip bounds, one definition for the encoder (CLI checks, to_bytes) and the decoder (from_bytes, decode
 # options), so encode never writes a file that decode refuses. The rate range is where siamese denoising works
 # (noisereduce's defaults need 5120..256000 Hz) and MIN_SAMPLES is one of its FFT frames.
@@ -211,10 +238,39 @@ def layer_shapes(variant: Variant) -> list[tuple[int, int]]:
     return shapes
 
 
+def format_version(variant: Variant) -> int:
+    """The version a file of ``variant`` is written in: :data:`PAPER_VERSION` for the paper's family (sine layers,
+    positional or no encoding), so its files stay what they were, else :data:`VERSION` with its family record."""
+    return PAPER_VERSION if variant.activation == "sine" and variant.encoding == "positional" else VERSION
+
+
+def variant_problem(variant: Variant) -> str | None:
+    """Why a file cannot hold ``variant`` (a bound its reader checks, so nobody writes what does not read back), or
+    None."""
+    widths = variant.hidden + variant.siam
+    if len(widths) > MAX_LAYERS:
+        return f"{len(widths)} layers, at most {MAX_LAYERS}"
+    if max(widths) > MAX_WIDTH:
+        return f"layer widths {widths} outside 1..{MAX_WIDTH}"
+    if variant.pe_frequencies > MAX_PE_FREQUENCIES:
+        return f"{variant.pe_frequencies} positional-encoding frequencies, at most {MAX_PE_FREQUENCIES}"
+    if variant.encoding == "fourier" and variant.fourier_features > MAX_FOURIER_FEATURES:
+        return f"{variant.fourier_features} Fourier features, at most {MAX_FOURIER_FEATURES}"
+    if variant.encoding == "fourier" and variant.fourier_sigma > MAX_FOURIER_SIGMA:
+        return f"Fourier features' sigma {variant.fourier_sigma:g}, at most {MAX_FOURIER_SIGMA:g}"
+    return None
+
+
+def header_size(variant: Variant) -> int:
+    """Bytes of the header before the payload (no rate-control record): version 2 adds the family record."""
+    family = FAMILY_BYTES if format_version(variant) == VERSION else 0
+    return HEADER_FIXED_BYTES + 2 * (len(variant.hidden) + len(variant.siam)) + family
+
+
 def file_size(variant: Variant, bits: int = 8, per_channel: bool = False) -> int:
     """The exact size in bytes of an ``.ssr`` file for this variant and quantization (plain payload, no
     rate-control record: that adds :data:`RATE_CONTROL_BYTES`)."""
-    header = HEADER_FIXED_BYTES + 2 * (len(variant.hidden) + len(variant.siam))
+    header = header_size(variant)
     payload = sum(
         4 * (out if per_channel else 1) + 4 * out + -(-out * inp * bits // 8) for out, inp in layer_shapes(variant)
     )
@@ -256,6 +312,9 @@ def encode(clip: CompressedClip) -> tuple[bytes, str]:
     bounds = clip_bounds_problem(clip.sample_rate, clip.num_samples)
     if bounds is not None:
         raise ValueError(f"cannot store this clip: {bounds}")
+    problem = variant_problem(clip.variant)
+    if problem is not None:
+        raise ValueError(f"cannot store this network: {problem}")
     codings = STORED_CODINGS if clip.entropy == AUTO else (clip.entropy,)
     return min(((_encoded(clip, coding), coding) for coding in codings), key=lambda written: len(written[0]))
 
@@ -270,13 +329,15 @@ def _encoded(clip: CompressedClip, entropy: str) -> bytes:
     coded = entropy != "none"
     flags = ((FLAG_PER_CHANNEL if clip.per_channel else 0) | (FLAG_ENTROPY if coded else 0)
              | (FLAG_RATE_CONTROL if clip.rate_control is not None else 0))
+    version = format_version(v)
     header = [
         _FIXED.pack(
-            MAGIC, VERSION, flags, clip.bits, v.pe_frequencies, v.pe_scale, v.omega_first, v.omega_hidden,
+            MAGIC, version, flags, clip.bits, v.pe_frequencies, v.pe_scale, v.omega_first, v.omega_hidden,
             len(v.hidden), len(v.siam),
         ),
         struct.pack(f"<{len(widths)}H", *widths),
         _TAIL.pack(clip.sample_rate, clip.num_samples, clip.peak),
+        _family_record(v) if version == VERSION else b"",
         b"" if clip.rate_control is None else clip.rate_control.to_bytes(),
     ]
     layers = []
@@ -292,6 +353,14 @@ def _encoded(clip: CompressedClip, entropy: str) -> bytes:
         payload = b"".join(floats + _pack(offset, clip.bits) for floats, offset in layers)
     body = b"".join(header) + payload
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _family_record(v: Variant) -> bytes:
+    parameter = next((getattr(v, key) for key, family in FAMILY_PARAMETERS.items() if family == v.activation), None)
+    fourier = v.encoding == "fourier"
+    return _FAMILY.pack(ACTIVATIONS.index(v.activation), FILE_ENCODINGS.index(v.encoding),
+                        0.0 if parameter is None else parameter, v.fourier_features if fourier else 0,
+                        v.fourier_sigma if fourier else 0.0, v.fourier_seed if fourier else 0)
 
 
 def clip_bounds_problem(sample_rate: int, num_samples: int) -> str | None:
@@ -316,7 +385,8 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     _check(len(data) >= HEADER_FIXED_BYTES + CRC_BYTES, source, f"only {len(data)} bytes, too short; {hint}")
     magic, version, flags, bits, pe, pe_scale, omega_first, omega_hidden, n_hidden, n_siam = _FIXED.unpack_from(data)
     _check(magic == MAGIC, source, f"not a siamese-siren file (magic {magic!r}, expected {MAGIC!r})")
-    _check(version == VERSION, source, f"format version {version} is not supported (this program reads {VERSION})")
+    _check(version in READABLE_VERSIONS, source,
+           f"format version {version} is not supported (this program reads versions {PAPER_VERSION} and {VERSION})")
     stored_crc = struct.unpack_from("<I", data, len(data) - CRC_BYTES)[0]
     _check(zlib.crc32(data[:-CRC_BYTES]) == stored_crc, source, f"checksum mismatch; {hint}")
     _check(flags & ~(FLAG_PER_CHANNEL | FLAG_ENTROPY | FLAG_RATE_CONTROL) == 0, source, f"unknown flags {flags:#04x}")
@@ -333,9 +403,16 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
     bounds = clip_bounds_problem(sample_rate, num_samples)
     _check(bounds is None, source, f"{bounds}; {hint}")
     _check(np.isfinite(peak) and peak > 0, source, f"peak amplitude {peak} is not a positive number")
-    variant = Variant(widths[:n_hidden], widths[n_hidden:], pe, omega_first, omega_hidden, pe_scale)
-    per_channel = bool(flags & FLAG_PER_CHANNEL)
     pos = tail_at + _TAIL.size
+    family = {}
+    if version == VERSION:
+        family = _read_family(data, pos, pe, source)
+        pos += FAMILY_BYTES
+    variant = Variant(widths[:n_hidden], widths[n_hidden:], pe, omega_first, omega_hidden, pe_scale, **family)
+    # One file per network: the paper's family is always written as version 1.
+    _check(format_version(variant) == version, source, f"a version-{version} file of the paper's family (sine "
+           f"layers, positional encoding), which is written as version {format_version(variant)}; {hint}")
+    per_channel = bool(flags & FLAG_PER_CHANNEL)
     rate_control = None
     if flags & FLAG_RATE_CONTROL:
         rate_control = _read_rate_control(data, pos, source)
@@ -367,6 +444,39 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> CompressedClip:
         layers.append(QuantizedLinear(weights=weights, scales=scales, bias=bias))
     return CompressedClip(variant, sample_rate, num_samples, float(peak), bits, per_channel, layers, entropy,
                           rate_control)
+
+
+def _read_family(data: bytes, pos: int, pe_frequencies: int, source: str) -> dict:
+    """The family record of a version-2 file, checked, as Variant fields."""
+    hint = "the file is damaged or incomplete; encode the audio again"
+    _check(len(data) >= pos + FAMILY_BYTES + CRC_BYTES, source, f"family record cut short; {hint}")
+    activation, encoding, parameter, count, sigma, seed = _FAMILY.unpack_from(data, pos)
+    known = ", ".join(f"{name} = {i}" for i, name in enumerate(ACTIVATIONS))
+    _check(activation < len(ACTIVATIONS), source, f"unknown activation {activation} (this program reads {known})")
+    known = ", ".join(f"{name} = {i}" for i, name in enumerate(FILE_ENCODINGS))
+    _check(encoding < len(FILE_ENCODINGS), source, f"unknown encoding {encoding} (this program reads {known})")
+    _check(bool(np.isfinite([parameter, sigma]).all()), source, "non-finite family parameters")
+    name = ACTIVATIONS[activation]
+    fields: dict = {"activation": name}
+    key = next((k for k, family in FAMILY_PARAMETERS.items() if family == name), None)
+    if key is None:
+        _check(parameter == 0, source, f"{name} layers take no parameter, the file gives {parameter:g}; {hint}")
+    elif name == "finer":  # 0: the biases kept PyTorch's default
+        _check(parameter >= 0, source, f"FINER's first-layer bias range {parameter:g} is negative; {hint}")
+        fields[key] = parameter or None
+    else:
+        _check(parameter > 0, source, f"{name} parameter {parameter:g} is not positive; {hint}")
+        fields[key] = parameter
+    if FILE_ENCODINGS[encoding] == "fourier":
+        _check(pe_frequencies == 0, source, f"Fourier features with {pe_frequencies} positional frequencies; {hint}")
+        _check(1 <= count <= MAX_FOURIER_FEATURES, source,
+               f"{count} Fourier features outside 1..{MAX_FOURIER_FEATURES}")
+        _check(0 < sigma <= MAX_FOURIER_SIGMA, source,
+               f"Fourier features' sigma {sigma:g} outside (0, {MAX_FOURIER_SIGMA:g}]")
+        fields.update(encoding="fourier", fourier_features=count, fourier_sigma=sigma, fourier_seed=seed)
+    else:
+        _check(count == 0 and sigma == 0 and seed == 0, source, f"Fourier fields set without Fourier features; {hint}")
+    return fields
 
 
 def _read_rate_control(data: bytes, pos: int, source: str) -> RateControl:
