@@ -4,6 +4,8 @@ rule evaluate:
     was mostly start-up (siamese_siren.analysis.evaluate)."""
     input:
         models=L.models("{dataset}", "{variant}", "{batch}"),
+        # checked first, by a cheap job of its own (integrity.smk): a damaged model stops the run there
+        verified=VERIFIED_MODELS,
         finetuned=lambda wc: [L.finetuned(wc.dataset, wc.variant, s, wc.batch)
                               for s in PLAN.finetuned_settings(wc.dataset, wc.variant)],
         metas=batch_clip_metas,

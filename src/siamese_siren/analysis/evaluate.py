@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from siamese_siren.codec import bitstream, files
+from siamese_siren.codec import bitstream, files, integrity
 from siamese_siren.codec.audio import write_audio
 from siamese_siren.codec.decode import denoise, reconstruct, synthesize
 from siamese_siren.codec.models import Variant
@@ -31,7 +31,9 @@ SIZE_COLUMNS = ["dataset", "variant", "setting", "clip", "bytes", "seconds", "kb
 
 
 def _variant(models: Path, clip: str) -> Variant:
-    return Variant.from_dict(json.loads((models / f"{clip}.json").read_text())["variant"])
+    """The architecture a clip's record names; a missing or damaged record is a one-line
+    :class:`~siamese_siren.codec.integrity.DamagedArtifact`, as is a damaged weights file at :func:`load_state`."""
+    return Variant.from_dict(integrity.read_record(models / f"{clip}.json")["variant"])
 
 
 def compress_batch(models: Path, clips: Sequence[str], metas: Sequence[Path], settings: Mapping[str, Mapping[str, Any]],

@@ -9,6 +9,7 @@ import contextlib
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import math
@@ -26,7 +27,8 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from . import files
+from . import files, integrity
+from .integrity import CacheContention
 from .models import SiameseSiren, Variant, parameter_count, time_grid
 from .quantize import SUPPORTED_BITS, fake_quantize
 
@@ -471,22 +473,30 @@ def load_model(variant: Variant, state: dict[str, torch.Tensor]) -> SiameseSiren
     return model.eval()
 
 
+def _torch_bytes(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
 def save_result(result: TrainResult, directory: str | Path, clip_id: str, variant: Variant) -> None:
     """Write one clip's training artifacts: ``{clip}.pt`` (the kept float weights of both heads),
-    ``{clip}.snapshots.pt``, ``{clip}.loss.csv`` and ``{clip}.json`` (device, versions, wall time).
+    ``{clip}.snapshots.pt``, ``{clip}.loss.csv`` and ``{clip}.json`` (device, versions, wall time, and the size and
+    SHA-256 of the three files before it: :mod:`siamese_siren.codec.integrity`).
 
     Each file is written atomically (:mod:`siamese_siren.codec.files`), so a killed job never leaves a truncated
-    artifact.
+    artifact; the record is written last and its digests catch one damaged afterwards.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for name, tensors in ((f"{clip_id}.pt", result.state), (f"{clip_id}.snapshots.pt", result.snapshots)):
-        with files.atomic_write(directory / name) as f:
-            torch.save(tensors, f)
-    with files.atomic_write(directory / f"{clip_id}.loss.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "loss"])
-        writer.writerows((i, f"{loss:.8g}") for i, loss in enumerate(result.losses.tolist()))
+    losses = io.StringIO()  # csv's own "\r\n" line ends, as a file opened with newline="" gets them
+    writer = csv.writer(losses)
+    writer.writerow(["step", "loss"])
+    writer.writerows((i, f"{loss:.8g}") for i, loss in enumerate(result.losses.tolist()))
+    payloads = {f"{clip_id}.pt": _torch_bytes(result.state), f"{clip_id}.snapshots.pt": _torch_bytes(result.snapshots),
+                f"{clip_id}.loss.csv": losses.getvalue().encode()}
+    for name, data in payloads.items():
+        files.write_bytes(directory / name, data)
     meta = {
         "clip": clip_id,
         "variant": variant.to_dict(),
@@ -502,13 +512,27 @@ def save_result(result: TrainResult, directory: str | Path, clip_id: str, varian
         "device_name": torch.cuda.get_device_name() if result.device.startswith("cuda") else platform.processor(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        integrity.FILES_KEY: {name: integrity.describe(data) for name, data in payloads.items()},
     }
     files.write_text(directory / f"{clip_id}.json", json.dumps(meta, indent=2))
 
 
 def load_state(path: str | Path) -> dict:
-    """Load saved weights (or snapshots) safely: tensors only, never arbitrary pickled code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load saved weights (or snapshots) safely: tensors only, never arbitrary pickled code.
+
+    The bytes are checked against the digest the clip's record beside them lists (:mod:`~siamese_siren.codec.
+    integrity`; a file without a record, or whose record predates digests, is only loaded). A missing, truncated or
+    damaged file raises :class:`~siamese_siren.codec.integrity.DamagedArtifact`: one line naming it and the fix.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise integrity.damaged(path, "is missing") from None
+    integrity.check_bytes(path, data)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... on bad bytes
+        raise integrity.damaged(path, f"cannot be loaded as weights ({integrity.short(err)})") from err
 
 
 ARTIFACT_SUFFIXES = (".pt", ".snapshots.pt", ".loss.csv", ".json")  # .json is written last: it marks completion
@@ -525,6 +549,11 @@ def _cache_key(variant: Variant, config: TrainConfig, signal: np.ndarray, init: 
     digest = hashlib.sha256(json.dumps([variant.to_dict(), settings], sort_keys=True).encode())
     digest.update(np.ascontiguousarray(signal, dtype=np.float32).tobytes())
     return digest.hexdigest()[:20]
+
+
+#: How many times :func:`train_and_save` trains again the clips whose cache entries vanished or changed while it
+#: published them (another process using the same cache) before it gives up.
+PUBLISH_ROUNDS = 3
 
 
 def train_and_save(
@@ -546,14 +575,48 @@ def train_and_save(
 
     With a ``cache`` folder, every finished group is kept there (keyed by architecture, settings and audio) before
     the job's output is assembled, so a job killed halfway redoes only its unfinished clips; the cache entries
-    are removed once ``directory`` holds them. Returns the clips that were actually trained.
+    are removed once ``directory`` holds them. A finished clip (in the cache, or in ``directory`` without one) is
+    reused only when its files match the digests its record lists (:mod:`~siamese_siren.codec.integrity`); a
+    damaged one is trained again, with a warning. Another process using the same cache is tolerated: an entry
+    that vanishes or changes while it is published is trained again, and every published clip is checked.
+    Returns the clips that were actually trained.
     """
     directory = Path(directory)
     store = Path(cache) if cache is not None else directory
     init_id = "random" if init is None else state_digest(init)
     where = {name: store / f"{name}-{_cache_key(variant, config, signal, init_id)}" if cache is not None else directory
              for name, signal in signals.items()}
-    todo = [n for n in signals if not (where[n] / f"{n}.json").exists()]
+    trained: list[str] = []
+    pending = list(signals)
+    for attempt in range(PUBLISH_ROUNDS):
+        todo = [n for n in pending if not _reusable(where[n], n, f"{label}{n}", cache is not None)]
+        _train_groups(variant, {n: signals[n] for n in todo}, config, where, label, clips_at_once, init)
+        trained += [n for n in todo if n not in trained]
+        if cache is None:
+            return trained
+        directory.mkdir(parents=True, exist_ok=True)  # the job's output, even for no clip
+        pending = [n for n in pending if not _publish(where[n], directory, n)]
+        if not pending:
+            break
+        if attempt + 1 < PUBLISH_ROUNDS:
+            log.warning("%s: the cache entries of %s vanished or changed while they were published (another run using "
+                        "%s?): training them again", label.rstrip("/") or variant.name, ", ".join(pending), store)
+    else:
+        raise CacheContention(f"{label}{pending[0]}: its cache entry in {store} vanished or changed {PUBLISH_ROUNDS} "
+                           "times while it was published: another run is using this results folder; let one run "
+                           "finish, then run again")
+    for name in signals:
+        shutil.rmtree(where[name], ignore_errors=True)
+    with contextlib.suppress(OSError):  # an empty cache folder is left to no one (another job may be using it)
+        store.rmdir()
+    return trained
+
+
+def _train_groups(variant: Variant, signals: dict[str, np.ndarray], config: TrainConfig, where: dict[str, Path],
+                  label: str, clips_at_once: int, init: dict[str, torch.Tensor] | None) -> None:
+    """Train ``signals`` up to ``clips_at_once`` together (fewer where memory says so) and save each in its folder
+    of ``where``."""
+    todo = list(signals)
     device = pick_device(config.device)
     samples = max((len(signals[n]) for n in todo), default=0)
     size = clips_that_fit(variant, samples, clips_at_once, device, config.keep) if todo else clips_at_once
@@ -576,15 +639,51 @@ def train_and_save(
                         label, group[0], len(group), device, size)
             continue
         for name, result in zip(group, results, strict=True):
-            save_result(result, where[name], name, variant)
+            _save(result, where[name], name, variant)
         done += len(group)
-    if cache is not None:
+
+
+def _save(result: TrainResult, folder: Path, name: str, variant: Variant) -> None:
+    """:func:`save_result`, again when another process removed the cache entry's folder under it (it published an
+    entry of the same key and cleaned up)."""
+    for attempt in range(PUBLISH_ROUNDS):
+        try:
+            save_result(result, folder, name, variant)
+            return
+        except FileNotFoundError:
+            if attempt + 1 == PUBLISH_ROUNDS:
+                raise
+
+
+def _loads_as_weights(path: Path) -> None:
+    torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _reusable(folder: Path, name: str, label: str, cached: bool) -> bool:
+    """Whether ``name``'s finished artifacts in ``folder`` can be reused: its record is there and every file matches
+    it (:func:`~siamese_siren.codec.integrity.clip_problem`; a record without digests: its weights load). A damaged
+    entry is said and removed (a cache entry) or overwritten (the output folder)."""
+    if not (folder / f"{name}.json").exists():
+        return False  # not finished: no news
+    problem = integrity.clip_problem(folder, name, load=_loads_as_weights)
+    if problem is None:
+        return True
+    path, what = problem
+    log.warning("%s: a finished training %s is damaged (%s %s): training it again",
+                label, "in the cache" if cached else "in the output folder", path, what)
+    if cached:
+        shutil.rmtree(folder, ignore_errors=True)
+    return False
+
+
+def _publish(entry: Path, directory: Path, name: str) -> bool:
+    """Link a cache entry's artifacts into ``directory``, its record last, and check what ``directory`` then holds;
+    False when the entry vanished or changed meanwhile (another process published and removed it, or wrote it again)
+    and ``directory`` holds no sound copy."""
+    try:
         directory.mkdir(parents=True, exist_ok=True)
-        for name in signals:
-            for suffix in ARTIFACT_SUFFIXES:
-                files.publish(where[name] / f"{name}{suffix}", directory / f"{name}{suffix}")
-        for name in signals:
-            shutil.rmtree(where[name], ignore_errors=True)
-        with contextlib.suppress(OSError):  # an empty cache folder is left to no one (another job may be using it)
-            store.rmdir()
-    return todo
+        for suffix in ARTIFACT_SUFFIXES:
+            files.publish(entry / f"{name}{suffix}", directory / f"{name}{suffix}")
+    except FileNotFoundError:
+        pass  # checked below: another process may have published the same entry here
+    return (directory / f"{name}.json").exists() and integrity.clip_problem(directory, name, load=None) is None

@@ -9,12 +9,20 @@ A GPU job (training, fine-tuning, CDPAM scoring on CUDA) then takes one GPU of i
 ``--resources gpu=N`` only counts jobs, it does not say which GPU each may use, and every job would pick device 0.
 A slot is an exclusive ``flock`` on one lock file per device, so the kernel releases it when the process ends,
 whatever ends it: the lock file stays, and holds nothing once its holder is gone; no one ever has to delete it.
+
+A results folder is one run's at a time (:func:`hold_results`): Snakemake locks its own working directory, but two
+clones or two working directories writing one ``results`` folder would train the same clips twice and remove each
+other's outputs and training-cache entries. The Snakemake process that is about to run jobs takes an exclusive
+``flock`` on ``<results>/logs/.run.lock`` (released by the kernel however it ends), and a second one is refused in
+one line naming the first one's working directory. Dry runs and planning take no lock.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
+import json
 import os
 import re
 import signal
@@ -26,6 +34,8 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from functools import cache
 from pathlib import Path
+
+from siamese_siren.codec.integrity import ONE_LINE_ERRORS
 
 _PR_SET_PDEATHSIG = 1
 #: The GPUs jobs share, overriding what the machine shows: a count (``4``: devices 0-3) or device ids separated
@@ -39,6 +49,10 @@ POLL_SECONDS = 2.0
 PROC_GPUS = Path("/proc/driver/nvidia/gpus")
 #: The open lock files of the slot this process holds: kept open for its whole life, closed by the kernel.
 _HELD: list[int] = []
+#: The lock file of a results folder, under it (its logs/ folder: not a result, siamese_siren.analysis.compare).
+RESULTS_LOCK = Path("logs") / ".run.lock"
+#: The results folders this process holds, by their lock file's real path: {path: open descriptor}.
+_RESULTS_HELD: dict[str, int] = {}
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> bool:
@@ -58,9 +72,19 @@ def die_with_parent(sig: int = signal.SIGTERM) -> bool:
 
 
 def start(log: str | Path) -> None:
-    """A job's first line: stdout and stderr to its log file (line-buffered), and die with Snakemake."""
+    """A job's first line: stdout and stderr to its log file (line-buffered), die with Snakemake, and end with the
+    one line of an error that names its file and the fix (:data:`~siamese_siren.codec.integrity.ONE_LINE_ERRORS`: a
+    damaged model, a training cache another run keeps changing) instead of a traceback."""
     sys.stderr = sys.stdout = open(log, "w", buffering=1)  # noqa: SIM115 - open for the job's whole life
     die_with_parent()
+    sys.excepthook = _one_line_or_traceback
+
+
+def _one_line_or_traceback(kind: type[BaseException], error: BaseException, trace) -> None:
+    if issubclass(kind, ONE_LINE_ERRORS):
+        print(error, file=sys.stderr)  # and the interpreter exits with status 1, as after a traceback
+    else:
+        sys.__excepthook__(kind, error, trace)
 
 
 def parse_gpus(value: int | str | Sequence[int | str] | None) -> list[str] | None:
@@ -215,3 +239,58 @@ def usable_device(key: str, device: str | None) -> None:
         raise SystemExit(f"config key {key}: {device!r}, but torch sees {available} CUDA device(s) on "
                          f"{socket.gethostname()} (torch {torch.__version__}); set it to null (CUDA when present, else "
                          "the CPU) or run the job where the device is")
+
+
+class ResultsInUse(RuntimeError):
+    """Another run holds the results folder; the message is one line naming its working directory and the fix."""
+
+
+def _holder(fd: int) -> str:
+    """Who holds a results lock, from what it wrote in the file: its working directory, host, pid and start."""
+    try:
+        raw = os.pread(fd, 4096, 0).decode(errors="replace")
+        who = json.loads(raw)
+        return (f"the Snakemake run in working directory {who['workdir']} (pid {who['pid']} on {who['host']}, "
+                f"started {who['started']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another Snakemake run (it has not said which yet)"
+
+
+def hold_results(results: str | Path, workdir: str | Path | None = None) -> Path | None:
+    """Hold ``results`` for this process's life, or raise :class:`ResultsInUse` at once when another process holds
+    it; the lock file says who holds it (``workdir``: this process's working directory by default). Holding it
+    twice in one process is a no-op. Returns the lock file, or None on a file system without ``flock`` (the run
+    goes on unlocked, and the caller may say so)."""
+    path = Path(results) / RESULTS_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(path)
+    if key in _RESULTS_HELD:
+        return path
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise ResultsInUse(f"results folder {Path(results).resolve()} is in use by {holder}; wait until it ends, or "
+                           "give this run a results folder of its own (--config results=...)") from None
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return None
+        raise
+    who = {"workdir": str(Path(workdir or os.getcwd()).resolve()), "host": socket.gethostname(), "pid": os.getpid(),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    # Written in place, not through siamese_siren.codec.files: the lock is the file's inode, which a rename would
+    # replace. What it says is only for the message of a refused run.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(who).encode(), 0)
+    _RESULTS_HELD[key] = fd
+    return path
+
+
+def release_results(results: str | Path) -> None:
+    """Let go of a results folder this process holds (tests; a run's lock goes when the process ends)."""
+    fd = _RESULTS_HELD.pop(os.path.realpath(Path(results) / RESULTS_LOCK), None)
+    if fd is not None:
+        os.close(fd)
