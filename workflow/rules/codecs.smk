@@ -41,9 +41,8 @@ rule score_codec:
         clips=batch_clips,
         kind=lambda wc: PLAN.kind(wc.dataset),
         metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
-        workers=config["metrics"]["workers"],
         visqol_speech_mapper=config["metrics"]["visqol_speech_mapper"],
-    threads: config["metrics"]["workers"]
+    threads: config["metrics"]["workers"]  # the metric pool's size; threads are no rerun trigger, params are
     log:
         L.log("score_codec", "{dataset}", "{codec}", "{batch}"),
     benchmark:

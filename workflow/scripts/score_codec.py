@@ -25,7 +25,8 @@ def main(sm) -> None:
             keys.append({"dataset": sm.wildcards.dataset, "codec": row.codec, "target_kbps": row.target_kbps,
                          "clip": clip, "kbps": row.kbps, "container_kbps": row.container_kbps,
                          "payload_bytes": row.payload_bytes, "container_bytes": row.container_bytes, "lag": row.lag})
-    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=p.workers,
+    # The job's threads (metrics.workers, at most --cores): a speed setting, so not a param that would rerun jobs.
+    records = score_pairs(pairs, p.kind, metrics=p.metrics, workers=sm.threads,
                           visqol_speech_mapper=p.visqol_speech_mapper)
     files.write_csv(pd.DataFrame([{**k, **r} for k, r in zip(keys, records, strict=True)]), sm.output[0])
 

@@ -10,9 +10,11 @@ The file it writes is :mod:`siamese_siren.codec.inits`'s.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from siamese_siren.codec.train import (
     pick_device,
     state_digest,
 )
+from siamese_siren.pipeline.datasets import snakemake_path
 from siamese_siren.pipeline.plan import Plan
 
 
@@ -73,6 +76,20 @@ def windows(plan: Plan, manifest_rows: Callable[[str], list[dict[str, str]]], in
     params = meta_params(plan, init)
     manifests = {d: manifest_rows(d) for d in init_datasets(plan, init)}
     return training_windows(manifests, params["offset"], params["seconds"], params["clips"], params["seed"])
+
+
+def window_sources(plan: Plan, manifest_rows: Callable[[str], list[dict[str, str]]], init: str) -> list[str]:
+    """The files an initialisation's windows come from, as Snakemake inputs: a path with braces, which Snakemake
+    would read as a wildcard, through a link beside the initialisation (:func:`snakemake_path`)."""
+    links = Path(plan.layout.init(init).removesuffix(".init.pt") + ".links")
+    sources = {w.source for w in windows(plan, manifest_rows, init)}
+    return sorted(snakemake_path(s, links / (hashlib.sha256(s.encode()).hexdigest()[:16] + _plain_suffix(s)))
+                  for s in sources)
+
+
+def _plain_suffix(path: str) -> str:
+    suffix = Path(path).suffix
+    return suffix if suffix[1:].isalnum() else ""
 
 
 def meta_params(plan: Plan, init: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ rule meta_init:
     """Reptile on clip-length windows that overlap no scored clip: a starting point that fits in fewer steps."""
     input:
         manifests=lambda wc: [L.manifest(d) for d in inits.init_datasets(PLAN, wc.name)],
-        sources=lambda wc: sorted({w.source for w in inits.windows(PLAN, manifest_rows, wc.name)}),
+        sources=lambda wc: inits.window_sources(PLAN, manifest_rows, wc.name),
     output:
         init=L.init("{name}"),
         split=L.init_split("{name}"),
