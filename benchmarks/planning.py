@@ -81,14 +81,18 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def measure(scratch: Path, name: str, datasets: dict, sources: dict, profile: Path | None) -> dict:
+def measure(scratch: Path, name: str, datasets: dict, sources: dict, profile: Path | None,
+            clips_per_job: int | None) -> dict:
     """Manifests first (the checkpoint), then the dry run that plans every job."""
     work = scratch / name
     work.mkdir()
     (work / "config.yaml").symlink_to(ROOT / "config.yaml")
     mine = work / "bench.yaml"
-    mine.write_text(yaml.safe_dump({"results": str(work / "results"), "datasets": datasets,
-                                    "sources": {"folder": str(work / "downloads"), **sources}}))
+    settings = {"results": str(work / "results"), "datasets": datasets,
+                "sources": {"folder": str(work / "downloads"), **sources}}
+    if clips_per_job:
+        settings["training"] = {"clips_per_job": clips_per_job}
+    files.write_text(mine, yaml.safe_dump(settings))
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
     # options with lists last: each swallows what follows it
     options = ["--cores", "8", "--resources", "gpu=1", "--configfile", str(ROOT / "config" / "paper.yaml"), str(mine)]
@@ -119,6 +123,7 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=TRAIN_CLEAN_100, help="LibriSpeech files to fake")
     parser.add_argument("--profile", type=Path, help="cProfile the largest dry run into this file (prints the top)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--clips-per-job", type=int, help="training.clips_per_job (default: the workflow's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="planning-") as tmp:
         scratch = Path(tmp)
@@ -133,7 +138,7 @@ def main() -> None:
               flush=True)
         rows = []
         for name, datasets, profile in (("paper", paper, None), ("train-clean-100", every, args.profile)):
-            row = measure(scratch, name, datasets, sources, profile)
+            row = measure(scratch, name, datasets, sources, profile, args.clips_per_job)
             clips = " + ".join(f"{n:,} {d}" for d, n in row["clips"].items())
             print(f"{row['scale']:<16} {clips:<32} {row['jobs']:>6,} {row['manifest_s']:>11} {row['dry_run_s']:>9} "
                   f"{row['peak_rss_mb']:>11,}", flush=True)

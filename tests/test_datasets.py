@@ -21,6 +21,9 @@ from snakemake_workdir import SNAKEFILE, workdir
 from siamese_siren.codec.audio import resample
 from siamese_siren.pipeline import datasets
 from siamese_siren.pipeline.datasets import SOURCES, build_manifest, download, selected_clips
+from siamese_siren.pipeline.layout import Layout, batch_of, batches
+
+CLIPS_PER_JOB = 64  # training.clips_per_job's default: clips are prepared a batch at a time
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT / "resources" / "audio"
@@ -238,9 +241,16 @@ def prepared(server, archives, tmp_path_factory):
     targets = [str(results / "manifests" / f"{d}.csv") for d in ("gtzan", "libri")]
     snakemake(*targets, configfiles=[config], results=results)
     clips = {d: selected_clips(results / "manifests" / f"{d}.csv") for d in ("gtzan", "libri")}
-    wavs = [str(results / "clips" / d / f"{c}.wav") for d in clips for c in clips[d]]
-    snakemake(*wavs, configfiles=[config], results=results)
+    snakemake(*clip_folders(results, clips), configfiles=[config], results=results)
     return results, downloads, config, clips
+
+
+def clip_folders(results: Path, clips: dict) -> list[str]:
+    return [Layout(str(results)).clips(d, b) for d in clips for b in batches(list(clips[d]), CLIPS_PER_JOB)]
+
+
+def prepared_clip(results: Path, clips: dict, dataset: str, clip: str) -> str:
+    return Layout(str(results)).clip(dataset, batch_of(batches(list(clips[dataset]), CLIPS_PER_JOB), clip), clip)
 
 
 @pytest.mark.slow  # runs the real Snakemake
@@ -268,7 +278,7 @@ def test_prepared_clips_are_the_papers(prepared):
     for dataset, ids in clips.items():
         rows = manifest_rows(results / "manifests" / f"{dataset}.csv")
         for cid in ids:
-            x, sr = sf.read(results / "clips" / dataset / f"{cid}.wav", dtype="float32")
+            x, sr = sf.read(prepared_clip(results, clips, dataset, cid), dtype="float32")
             assert sr == 22050 and x.shape == (220_500,)  # mono, first 10 s, zero-padded
             assert np.max(np.abs(x)) == pytest.approx(1.0)  # peak-normalised
             end = int(np.ceil(float(rows[cid]["duration"]) * 22050))  # every test recording is shorter than 10 s
@@ -278,8 +288,7 @@ def test_prepared_clips_are_the_papers(prepared):
 @pytest.mark.slow  # runs the real Snakemake
 def test_a_second_run_does_nothing(prepared):
     results, _, config, clips = prepared
-    wavs = [str(results / "clips" / d / f"{c}.wav") for d in clips for c in clips[d]]
-    out = snakemake(*wavs, "--dry-run", configfiles=[config], results=results)
+    out = snakemake(*clip_folders(results, clips), "--dry-run", configfiles=[config], results=results)
     assert "Nothing to be done" in out.stdout + out.stderr
 
 

@@ -35,6 +35,7 @@ from siamese_siren.pipeline.datasets import (
     source_links,
     write_manifest,
 )
+from siamese_siren.pipeline.layout import Layout, batch_of, batches
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "resources" / "audio" / "speech_librivox_0870.flac"
@@ -225,14 +226,16 @@ def test_a_folder_of_hostile_names_is_planned_and_prepared_by_snakemake(tmp_path
     with open(results / "manifests" / "own.csv", newline="", encoding="utf-8") as f:
         clips = {Path(r["source"]).name: r["clip"] for r in csv.DictReader(f) if r["status"] == SELECTED}
     assert sorted(clips) == sorted(HOSTILE)
-    targets = [str(results / "clips" / "own" / f"{cid}.wav") for cid in clips.values()]
+    grouped = batches(sorted(clips.values()), 1)  # the test configuration's training.clips_per_job
+    layout = Layout(str(results))
+    targets = [layout.clips("own", b) for b in grouped]
     snakemake(results, folder, *targets)
     for name, cid in clips.items():  # each clip made from its own file ({clip}.wav is not the clip's id)
-        made, _ = sf.read(results / "clips" / "own" / f"{cid}.wav", dtype="float32")
+        made, _ = sf.read(layout.clip("own", batch_of(grouped, cid), cid), dtype="float32")
         np.testing.assert_allclose(made, load_clip(files[name], offset=0.5, duration=1.0).samples, atol=1e-6)
     # nothing is redone but what changed, and the file behind the links is still tracked: new audio in {wild}.wav
-    # prepares that clip again, and only it
+    # prepares that clip's batch again (one clip per batch here), and only it
     x, rate = sf.read(files["{wild}.wav"], dtype="float32")
     sf.write(files["{wild}.wav"], x[::-1], rate, format="WAV", subtype="PCM_16")
     planned = snakemake(results, folder, *targets, "--dry-run").stdout
-    assert re.findall(r"wildcards: dataset=own, clip=(\S+)", planned) == [clips["{wild}.wav"]]
+    assert re.findall(r"wildcards: dataset=own, batch=(\S+)", planned) == [batch_of(grouped, clips["{wild}.wav"])]

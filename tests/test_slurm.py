@@ -104,7 +104,7 @@ def test_figure_through_slurm_with_gpu_groups(slurm_env, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     planned = Counter(re.findall(r"^rule (\w+):", plan.stdout, flags=re.M))
-    assert planned["train"] == 2 and planned["evaluate"] == 2 and planned["prepare_clip"] == 2
+    assert planned["train"] == 2 and planned["evaluate"] == 2 and planned["prepare_clips"] == 2
 
     before = set(slurm_jobs(slurm_env))
     run = subprocess.run(["timeout", "-s", "KILL", str(RUN_LIMIT_S), *base, "--profile",

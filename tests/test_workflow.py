@@ -63,7 +63,7 @@ def test_one_figure_builds_only_its_inputs(tmp_path):
     assert rules.count("score_figure") == 1 and "table" not in rules and "spectrogram_figure" not in rules
     assert {w["variant"] for rule, w in jobs if rule == "train"} == {"t-siamese-siren"}
     jobs = planned(tmp_path, str(tmp_path / "figures" / "fig5.png"))
-    assert sorted(rule for rule, _ in jobs) == ["fig5", "prepare_clip"]
+    assert sorted(rule for rule, _ in jobs) == ["fig5", "prepare_clips"]
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -150,6 +150,15 @@ def test_a_learned_init_is_meta_trained_on_windows_no_table_scores(finished_run)
 
 def test_second_run_does_nothing(finished_run):
     assert planned(finished_run) == []
+
+
+@pytest.mark.parametrize("speed", [{"metrics": {"workers": 2}}, {"training": {"clips_at_once": 2}},
+                                   {"training": {"threads": 2}}, {"training": {"gpus": 1}}],
+                         ids=["metrics.workers", "training.clips_at_once", "training.threads", "training.gpus"])
+def test_a_setting_that_changes_only_speed_reruns_nothing(finished_run, speed):
+    # batching is exact and the metric pool's size changes no score: after an out-of-memory error a user lowers
+    # clips_at_once without retraining a single model
+    assert planned(finished_run, overrides=speed) == []
 
 
 def test_changing_one_variants_steps_retrains_only_that_variant(finished_run):

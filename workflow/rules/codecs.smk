@@ -10,7 +10,7 @@ from siamese_siren.pipeline.targets import rate_distortion as rd_target
 rule codec:
     """A batch's clips through one codec at every configured bitrate: encoded files, aligned decodes, bytes."""
     input:
-        clips=batch_clip_wavs,
+        clips=BATCH_CLIPS,
         manifest=manifest_of,
     output:
         directory(L.codec("{dataset}", "{codec}", "{batch}")),
@@ -33,7 +33,7 @@ rule score_codec:
     """Every metric for every codec decode of a batch, against the reference at the codec's rate."""
     input:
         decoded=L.codec("{dataset}", "{codec}", "{batch}"),
-        clips=batch_clip_wavs,
+        clips=BATCH_CLIPS,
         manifest=manifest_of,
     output:
         L.codec_scores("{dataset}", "{codec}", "{batch}"),

@@ -98,12 +98,8 @@ def batch_clips(wildcards):
     return BATCHES[wildcards.dataset][wildcards.batch]
 
 
-def batch_clip_wavs(wildcards):
-    return [L.clip(wildcards.dataset, c) for c in batch_clips(wildcards)]
-
-
-def batch_clip_metas(wildcards):
-    return [L.clip_meta(wildcards.dataset, c) for c in batch_clips(wildcards)]
+#: A batch's prepared clips (prepare.smk): one folder, the input of every job of that batch that reads them.
+BATCH_CLIPS = L.clips("{dataset}", "{batch}")
 
 
 def manifest_of(wildcards):
@@ -135,6 +131,11 @@ def clip_batch(dataset, clip):
     return batch_of(BATCHES[dataset], clip)
 
 
+def clip_folder(dataset, clip):
+    """The prepared-clips folder that holds one clip (its batch's)."""
+    return L.clips(dataset, clip_batch(dataset, clip))
+
+
 # ---- the spectrogram figures (Figures 3 and 6) -------------------------------------------------------------
 
 
@@ -145,7 +146,7 @@ SCORE_FIGURES = [n for n in ("fig4", "training_curves") if PLAN.figure(n)]
 def spectrogram_inputs(wildcards):
     dataset, clip = figure_clip(f"figures.{wildcards.name}", PLAN.figure(wildcards.name))
     return {
-        "clip": L.clip(dataset, clip),
+        "clips": clip_folder(dataset, clip),
         "reconstructions": [L.reconstructions(dataset, v, clip_batch(dataset, clip))
                             for v in PLAN.figure_variants(wildcards.name)],
         "manifest": L.manifest(dataset),

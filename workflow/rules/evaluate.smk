@@ -8,8 +8,7 @@ rule evaluate:
         verified=VERIFIED_MODELS,
         finetuned=lambda wc: [L.finetuned(wc.dataset, wc.variant, s, wc.batch)
                               for s in PLAN.finetuned_settings(wc.dataset, wc.variant)],
-        metas=batch_clip_metas,
-        clips=batch_clip_wavs,
+        clips=BATCH_CLIPS,
         manifest=manifest_of,
     output:
         compressed=directory(L.compressed_batch("{dataset}", "{variant}", "{batch}")),
@@ -25,9 +24,8 @@ rule evaluate:
         num_samples=round(config["clip"]["seconds"] * config["clip"]["sample_rate"]),
         kind=lambda wc: PLAN.kind(wc.dataset),
         metrics=lambda wc: config["metrics"][PLAN.kind(wc.dataset)],
-        workers=config["metrics"]["workers"],
         visqol_speech_mapper=config["metrics"]["visqol_speech_mapper"],
-    threads: config["metrics"]["workers"]
+    threads: config["metrics"]["workers"]  # the metric pool's size; threads are no rerun trigger, params are
     resources:
         # A GPU job when CDPAM runs on a GPU (it does whenever torch sees one): it takes a GPU slot like training,
         # so --resources gpu=N counts it too. 0 without a GPU, as before.

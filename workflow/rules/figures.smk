@@ -47,10 +47,11 @@ rule score_figure:
 rule fig5:
     """Figure 5: noise barely changes the waveform but clearly changes the log-mel spectrogram."""
     input:
-        lambda wc: L.clip(*figure_clip("figures.fig5", PLAN.figure("fig5"))),
+        clips=lambda wc: clip_folder(*figure_clip("figures.fig5", PLAN.figure("fig5"))),
     output:
         report(L.figure("fig5"), caption="../report/fig5.rst", category="Figures"),
     params:
+        clip=lambda wc: figure_clip("figures.fig5", PLAN.figure("fig5"))[1],
         snr_db=lambda wc: PLAN.figure("fig5")["snr_db"],
     log:
         L.log("figures", "fig5"),

@@ -1,18 +1,20 @@
-rule prepare_clip:
-    """Mono, resampled, first `clip.seconds`, zero-padded, peak-normalised clip and its peak."""
+rule prepare_clips:
+    """A batch's clips, each mono, resampled, first `clip.seconds`, zero-padded and peak-normalised, with its peak.
+    A job per batch, not per clip: at dataset scale a job per clip made planning alone take minutes."""
     input:
-        lambda wc: CLIPS[wc.dataset][wc.clip],
+        sources=lambda wc: [CLIPS[wc.dataset][c] for c in batch_clips(wc)],
+        manifest=manifest_of,
     output:
-        wav=L.clip("{dataset}", "{clip}"),
-        meta=L.clip_meta("{dataset}", "{clip}"),
+        directory(L.clips("{dataset}", "{batch}")),
     params:
+        clips=batch_clips,
         sample_rate=config["clip"]["sample_rate"],
         offset=config["clip"]["offset"],
         seconds=config["clip"]["seconds"],
     log:
-        L.log("prepare", "{dataset}", "{clip}"),
+        L.log("prepare", "{dataset}", "{batch}"),
     benchmark:
-        L.benchmark("prepare", "{dataset}", "{clip}")
+        L.benchmark("prepare", "{dataset}", "{batch}")
     conda:
         "../../envs/core.yaml"
     script:

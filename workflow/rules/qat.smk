@@ -3,7 +3,7 @@ rule qat:
     the networks its .ssr files are written from (the evaluate job of the batch takes them as input)."""
     input:
         models=L.models("{dataset}", "{variant}", "{batch}"),
-        clips=batch_clip_wavs,
+        clips=BATCH_CLIPS,
         manifest=manifest_of,
     output:
         directory(L.finetuned("{dataset}", "{variant}", "{setting}", "{batch}")),

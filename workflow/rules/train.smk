@@ -1,7 +1,7 @@
 rule train:
     """Fit one network per clip for a batch of clips (training.clips_per_job) in one job."""
     input:
-        clips=batch_clip_wavs,
+        clips=BATCH_CLIPS,
         manifest=manifest_of,
         init=lambda wc: PLAN.init_file(wc.variant) or [],
     output:

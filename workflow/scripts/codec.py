@@ -14,8 +14,8 @@ p = sm.params
 out = Path(sm.output[0])
 out.mkdir(parents=True, exist_ok=True)
 rows = []
-for clip, wav in zip(p.clips, sm.input.clips, strict=True):
-    samples, rate = sf.read(wav, dtype="float32")
+for clip in p.clips:
+    samples, rate = sf.read(f"{sm.input.clips}/{clip}.wav", dtype="float32")
     for kbps in p.bitrates:
         name = f"{clip}__{kbps}k"
         rt = round_trip(samples, rate, sm.wildcards.codec, kbps, out / f"{name}.{codec(sm.wildcards.codec).extension}")

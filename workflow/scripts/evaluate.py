@@ -11,10 +11,12 @@ def main(sm) -> None:
     labels = {"dataset": sm.wildcards.dataset, "variant": sm.wildcards.variant}
     models, compressed, decoded = Path(sm.input.models), Path(out.compressed), Path(out.reconstructions)
     finetuned = {setting: Path(f) for setting, f in zip(p.finetuned, sm.input.finetuned, strict=True)}
-    compress_batch(models, p.clips, [Path(m) for m in sm.input.metas], p.settings, compressed, labels, finetuned)
+    prepared = Path(sm.input.clips)
+    compress_batch(models, p.clips, [prepared / f"{c}.json" for c in p.clips], p.settings, compressed, labels,
+                   finetuned)
     decode_batch(models, compressed, p.clips, p.reconstructions, decoded, p.sample_rate, p.num_samples, p.alpha)
-    score_batch(decoded, p.clips, [Path(c) for c in sm.input.clips], p.reconstructions, labels, Path(out.scores),
-                kind=p.kind, metrics=p.metrics, workers=p.workers, visqol_speech_mapper=p.visqol_speech_mapper)
+    score_batch(decoded, p.clips, [prepared / f"{c}.wav" for c in p.clips], p.reconstructions, labels, Path(out.scores),
+                kind=p.kind, metrics=p.metrics, workers=sm.threads, visqol_speech_mapper=p.visqol_speech_mapper)
 
 
 # The metric pool's worker processes re-import this file: only the parent may run the job.

@@ -20,6 +20,6 @@ clips = sm.params.clips
 variant = Variant.from_dict(json.loads((models / f"{clips[0]}.json").read_text())["variant"])
 config = qat_config(TrainConfig(device=recipe["device"], **recipe["switches"]), recipe["bits"], recipe["per_channel"],
                     recipe["steps"], recipe["lr"])
-signals = {clip: sf.read(wav, dtype="float32")[0] for clip, wav in zip(clips, sm.input.clips, strict=True)}
+signals = {clip: sf.read(f"{sm.input.clips}/{clip}.wav", dtype="float32")[0] for clip in clips}
 finetune_quantized(variant, signals, {clip: load_state(models / f"{clip}.pt") for clip in clips}, config,
                    sm.output[0])

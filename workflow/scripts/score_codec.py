@@ -14,8 +14,8 @@ def main(sm) -> None:
     folder = Path(sm.input.decoded)
     sizes = pd.read_csv(folder / "sizes.csv")
     pairs, keys = [], []
-    for clip, clip_wav in zip(p.clips, sm.input.clips, strict=True):
-        samples, rate = sf.read(clip_wav, dtype="float32")
+    for clip in p.clips:
+        samples, rate = sf.read(f"{sm.input.clips}/{clip}.wav", dtype="float32")
         references = {}  # one array per clip and rate: its resampling and CDPAM work is shared
         for row in sizes[sizes["clip"] == clip].itertuples():
             if row.sample_rate not in references:

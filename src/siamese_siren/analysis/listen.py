@@ -46,7 +46,7 @@ THUMB_BANDS, THUMB_COLUMNS, THUMB_FLOOR_DB = 48, 192, -80.0
 class RunFiles(Protocol):
     """Where a run keeps the files the page plays (the workflow's results layout is one)."""
 
-    def clip(self, dataset: str, clip: str) -> str: ...
+    def clip(self, dataset: str, batch: str, clip: str) -> str: ...
     def reconstructions(self, dataset: str, variant: str, batch: str) -> str: ...
     def compressed(self, dataset: str, variant: str, setting: str, batch: str) -> str: ...
     def codec(self, dataset: str, codec: str, batch: str) -> str: ...
@@ -126,7 +126,7 @@ def clip_players(
             bytes=float(row.payload_bytes), kbps=float(row.kbps), scores=_scores(pd.Series(row._asdict())),
             codec=row.codec, bitrate=int(row.target_kbps)))
     players.sort(key=lambda p: (math.isnan(p.kbps), p.kbps, p.label))
-    return [Player(label="reference", slug="reference", audio=Path(layout.clip(dataset, clip))), *players]
+    return [Player(label="reference", slug="reference", audio=Path(layout.clip(dataset, batch, clip))), *players]
 
 
 def mel_power(samples: np.ndarray, rate: int, clip_rate: int) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,3 +217,16 @@ def write_audio_chunks(
             raise
         target.raise_error()  # from the header libsndfile writes on closing
     return written
+
+
+def prepare_clips(sources: Mapping[str, str | Path], folder: str | Path, sample_rate: int, offset: float,
+                  seconds: float) -> None:
+    """Each ``{clip id: audio file}`` as the paper prepares it (:func:`load_clip`) into ``folder``: ``<clip>.wav``
+    (float) and ``<clip>.json`` with its source and peak, which decoding multiplies back."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for clip_id, source in sources.items():
+        clip = load_clip(source, sample_rate=sample_rate, offset=offset, duration=seconds)
+        write_audio(folder / f"{clip_id}.wav", clip.samples, clip.sample_rate, subtype="FLOAT")
+        meta = {"source": clip.source, "peak": clip.peak, "sample_rate": clip.sample_rate, "samples": len(clip.samples)}
+        files.write_text(folder / f"{clip_id}.json", json.dumps(meta, indent=2))

@@ -226,7 +226,6 @@ class Plan:
                 "snapshot_steps": self.snapshot_steps(name), "keep": training["keep"], "lr": self.recipe(name, "lr"),
                 "schedule": self.recipe(name, "schedule"), "warmup_steps": self.recipe(name, "warmup_steps"),
                 "weight_decay": training["weight_decay"], "device": training["device"],
-                "clips_at_once": training["clips_at_once"],
                 "switches": {k: training[k] for k in ("compile", "tf32", "bf16")}}
 
     # -- precisions and denoising

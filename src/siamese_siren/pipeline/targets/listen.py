@@ -75,7 +75,7 @@ def inputs(plan: Plan, clips: Mapping[str, Sequence[str]],
         chosen = page_clips(plan, clips, batches, dataset)
         used = sorted(set(chosen.values()))
         played = entries(plan, dataset)
-        out["clips"] += [L.clip(dataset, c) for c in chosen]
+        out["clips"] += [L.clips(dataset, b) for b in used]
         for name in dict.fromkeys(name for name, *_ in played):
             out["reconstructions"] += [L.reconstructions(dataset, name, b) for b in used]
             out["scores"] += [L.scores(dataset, name, b) for b in used]
