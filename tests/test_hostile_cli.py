@@ -4,6 +4,7 @@ targets nothing can meet, signals, odd .ssr files and options, a closed pipe, st
 Every test here failed before the fix of its row (the row numbers are the issue's)."""
 
 import contextlib
+import dataclasses
 import io
 import os
 import re
@@ -260,7 +261,7 @@ def _imported_after(code):
     done = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    return set(done.stdout.split())
+    return set(done.stdout.splitlines()[-1].split())  # the modules: the last line, after what the command printed
 
 
 def test_help_and_version_import_no_heavy_package_and_info_only_the_reader(tmp_path):
@@ -270,12 +271,18 @@ def test_help_and_version_import_no_heavy_package_and_info_only_the_reader(tmp_p
         loaded = _imported_after(f"from siamese_siren.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n"
                                  "    pass")
         assert not loaded & set(HEAVY), (args, loaded & set(HEAVY))
-    # info reads the .ssr header with the codec's reader, which needs the model's Variant (beside torch in
-    # codec.models); but nothing for audio, denoising, metrics or rate control
-    ssr = _ssr(tmp_path / "x.ssr")
-    loaded = _imported_after(f"from siamese_siren.cli import main\nassert main(['info', {str(ssr)!r}]) == 0")
-    assert not loaded & {"soundfile", "scipy", "noisereduce", "pandas", "siamese_siren.analysis.rate_control",
-                         "siamese_siren.codec.decode", "siamese_siren.codec.train", "siamese_siren.metrics"}
+    # info reads the .ssr file with NumPy and the network's plain data (codec.variants): no torch, as it runs no
+    # network, and nothing for audio, denoising, metrics or rate control. Every part of the format is read: the
+    # paper's version 1, a family's version 2, an entropy-coded payload, a rate-control record.
+    family = Variant((16,), (8,), activation="gauss", encoding="fourier", fourier_sigma=3.0, fourier_seed=7)
+    coded = CompressedClip.from_model(SiameseSiren(family), RATE, 4410, 0.5, bits=5, entropy="rans-prior")
+    record = bitstream.RateControl("kbps", 64.0, 60.5, True, 3, "snr", 12.5)
+    bitstream.write(tmp_path / "v2.ssr", dataclasses.replace(coded, rate_control=record))
+    for ssr in (_ssr(tmp_path / "v1.ssr"), tmp_path / "v2.ssr"):
+        loaded = _imported_after(f"from siamese_siren.cli import main\nassert main(['info', {str(ssr)!r}]) == 0")
+        assert not loaded & {"torch", "soundfile", "scipy", "noisereduce", "pandas", "siamese_siren.codec.models",
+                             "siamese_siren.codec.quantize", "siamese_siren.analysis.rate_control",
+                             "siamese_siren.codec.decode", "siamese_siren.codec.train", "siamese_siren.metrics"}, ssr
 
 
 def test_ctrl_c_while_a_command_imports_exits_130_silently(tmp_path, capsys, monkeypatch):

@@ -1,9 +1,13 @@
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
+from siamese_siren.codec import models, quantize, variants
+from siamese_siren.codec.bitstream import layer_shapes
 from siamese_siren.codec.models import (
     VARIANTS,
     SiameseSiren,
@@ -33,6 +37,34 @@ EXACT_COUNTS = {
 @pytest.mark.parametrize("name,count", EXACT_COUNTS.items())
 def test_exact_parameter_counts(name, count):
     assert parameter_count(VARIANTS[name]) == count
+
+
+FAMILIES = [
+    Variant((16, 8), (8,), activation="finer", finer_bias_scale=2.0),
+    Variant((16,), (8, 4), activation="gauss", encoding="fourier", fourier_sigma=3.0, fourier_features=5),
+    Variant((), (8,), activation="gabor", encoding="none"),
+    Variant((8, 8), (), activation="gauss"),
+]
+
+
+@pytest.mark.parametrize("variant", [*VARIANTS.values(), *FAMILIES], ids=lambda v: f"{v.name} {v.label} {v.activation}")
+def test_parameter_count_and_layer_shapes_without_torch_match_the_network(variant):
+    # codec.variants counts from the shapes (no torch, for info); the network built by torch is the reference
+    network = SiameseSiren(variant)
+    assert parameter_count(variant) == sum(p.numel() for p in network.parameters())
+    assert layer_shapes(variant) == [tuple(linear.weight.shape) for linear in network.linear_layers()]
+
+
+def test_the_plain_data_and_the_file_reader_import_no_torch():
+    code = ("import sys\nimport siamese_siren.codec.variants, siamese_siren.codec.bitstream\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr)
+
+
+def test_models_still_exports_the_plain_data():
+    assert models.Variant is variants.Variant and models.VARIANTS is variants.VARIANTS
+    assert models.parameter_count is variants.parameter_count and quantize.QuantizedLinear is variants.QuantizedLinear
 
 
 def test_table1_variants_are_the_authors():

@@ -43,7 +43,7 @@ from . import __version__
 
 if TYPE_CHECKING:
     from siamese_siren.analysis.rate_control import SearchSettings, Target
-    from siamese_siren.codec.models import Variant
+    from siamese_siren.codec.variants import Variant
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_TRAINING, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_DIFFERENT = 5  # compare: the results differ (not a failure of the command: the answer "no")
@@ -89,7 +89,7 @@ def _flush_stdout() -> None:
 def _loaded(*names: str) -> tuple[type[BaseException], ...]:
     """The exception classes ``module:Class`` of the modules already imported. An error of a module that was never
     imported cannot have been raised, and telling a failure's kind must not import torch into a command that
-    needs none (compare, mushra)."""
+    needs none (info, compare, mushra)."""
     found = []
     for name in names:
         module, _, attribute = name.partition(":")
@@ -244,8 +244,8 @@ def _encode(args: argparse.Namespace) -> int:
     from siamese_siren.codec.bitstream import MAX_SECONDS, MIN_SAMPLES, CompressedClip
     from siamese_siren.codec.decode import MAX_ALPHA
     from siamese_siren.codec.inits import InitError, load_init
-    from siamese_siren.codec.models import get_variant
     from siamese_siren.codec.train import TrainConfig, load_model, qat_config, train
+    from siamese_siren.codec.variants import get_variant
 
     _number("--steps", args.steps, 1, MAX_STEPS)
     _number("--seed", args.seed, 0, MAX_SEED)
@@ -357,11 +357,10 @@ def _writing(output: Path, write: Callable[[], int]) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    # the .ssr reader needs the model's Variant, which lives beside the torch modules (codec.models): info imports
-    # torch, though it runs no network
+    # the reader and the variant's plain data only: info runs no network, so it never imports torch
     from siamese_siren.codec import bitstream
     from siamese_siren.codec.bitstream import BitstreamError
-    from siamese_siren.codec.models import parameter_count, variant_name
+    from siamese_siren.codec.variants import parameter_count, variant_name
 
     source = _input_file(args.input, BitstreamError)
     compressed = bitstream.read(source)
@@ -459,8 +458,8 @@ def _encode_arguments(enc: argparse.ArgumentParser) -> None:
     from siamese_siren.codec.audio import SAMPLE_RATE
     from siamese_siren.codec.bitstream import MAX_SAMPLE_RATE, MAX_SECONDS, MIN_SAMPLE_RATE
     from siamese_siren.codec.decode import DEFAULT_ALPHA, MAX_ALPHA
-    from siamese_siren.codec.models import VARIANTS
     from siamese_siren.codec.train import KEEP, QAT_LR, SCHEDULES
+    from siamese_siren.codec.variants import VARIANTS
     from siamese_siren.metrics.vocabulary import TARGETABLE
 
     rates = f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}"

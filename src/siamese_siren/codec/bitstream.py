@@ -92,13 +92,16 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import files
 from .coders import AUTO, CODERS, ENTROPY_CODINGS, STORED_CODINGS, CoderError, by_file_id
-from .models import ACTIVATIONS, FAMILY_PARAMETERS, SiameseSiren, Variant
-from .quantize import SUPPORTED_BITS, QuantizedLinear, load_quantized, quantize_model
+from .variants import ACTIVATIONS, FAMILY_PARAMETERS, SUPPORTED_BITS, QuantizedLinear, Variant, layer_shapes
+
+if TYPE_CHECKING:
+    from .models import SiameseSiren
 
 MAGIC = b"SSRN"
 #: The newest format version: what the writer uses for any family but the paper's, which keeps version 1.
@@ -188,7 +191,11 @@ class RateControl:
 
 @dataclass(frozen=True)
 class CompressedClip:
-    """Everything an ``.ssr`` file holds."""
+    """Everything an ``.ssr`` file holds.
+
+    Reading and writing one needs NumPy only; :meth:`from_model` and :meth:`model`, which take or make a torch
+    network, import torch when called, so that ``siamese-siren info`` and other readers start without it.
+    """
 
     variant: Variant
     sample_rate: int
@@ -210,6 +217,8 @@ class CompressedClip:
         per_channel: bool = False, entropy: str = "none",
     ) -> CompressedClip:
         """Quantize a trained model into the contents of a compressed file (``entropy``: one of ENTROPY_CODINGS)."""
+        from .quantize import quantize_model
+
         if entropy not in ENTROPY_CODINGS:
             raise ValueError(f"entropy coding must be one of {', '.join(ENTROPY_CODINGS)}, got {entropy!r}")
         layers = quantize_model(model, bits, per_channel)
@@ -217,25 +226,10 @@ class CompressedClip:
 
     def model(self) -> SiameseSiren:
         """The network with dequantized weights, in eval mode on the CPU."""
+        from .models import SiameseSiren
+        from .quantize import load_quantized
+
         return load_quantized(SiameseSiren(self.variant), self.layers)
-
-
-def layer_shapes(variant: Variant) -> list[tuple[int, int]]:
-    """(out, in) of every linear layer in file order."""
-    shapes = []
-    width = variant.in_features
-    for out in variant.hidden:
-        shapes.append((out, width))
-        width = out
-    if not variant.siam:
-        return shapes + [(1, width)]
-    for _ in range(2):
-        head_in = width
-        for out in variant.siam:
-            shapes.append((out, head_in))
-            head_in = out
-        shapes.append((1, head_in))
-    return shapes
 
 
 def format_version(variant: Variant) -> int:

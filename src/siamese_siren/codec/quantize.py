@@ -7,12 +7,14 @@ quantization stores (its default weight observer). Biases stay float32, as in Py
 "Paper mode" also quantizes each linear layer's *input* on the fly, as PyTorch's dynamic int8 quantization does
 at inference on x86 (fbgemm/onednn): per tensor, unsigned 8 bit storage with a reduced 7 bit range. The paper's
 numbers include that extra noise; :func:`paper_mode` reproduces it without the deprecated ``torch.ao`` API.
+
+The quantized layers themselves (:class:`QuantizedLinear`, :data:`SUPPORTED_BITS`) are plain data, defined in
+:mod:`siamese_siren.codec.variants` so that reading a file needs no torch, and importable from here as before.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,21 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import SiameseSiren
-
-SUPPORTED_BITS = range(2, 9)
-
-
-@dataclass(frozen=True)
-class QuantizedLinear:
-    """One linear layer: integer weights (out, in), their scales (1 or out), and float32 biases (out)."""
-
-    weights: np.ndarray  # int8 values in [-2^(bits-1), 2^(bits-1) - 1]
-    scales: np.ndarray  # float32
-    bias: np.ndarray  # float32
-
-    def dequantized_weight(self) -> np.ndarray:
-        scales = self.scales.reshape(-1, 1)  # broadcasts per tensor (1,1) or per channel (out,1)
-        return (self.weights.astype(np.float32) * scales).astype(np.float32)
+from .variants import SUPPORTED_BITS, QuantizedLinear
 
 
 def quantize_weight(weight: torch.Tensor, bits: int = 8, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:
