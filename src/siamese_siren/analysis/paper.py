@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from siamese_siren.codec.models import SiameseSiren, Variant, positional_encoding, time_grid
+from siamese_siren.codec.models import SiameseSiren, Variant, time_grid
 
 #: The paper's own datasets, the recipe its tables were measured with, and which dataset stands for each kind.
 PAPER_SOURCES = ("gtzan", "librispeech")
@@ -111,13 +111,16 @@ class AuthorsLayout(nn.Module):
     def __init__(self, model: SiameseSiren) -> None:
         super().__init__()
         self.variant = model.variant
+        # the model's own time encoding (positional, as the authors', or another family's), kept as a plain
+        # attribute: registering the model would add its modules to the state_dict whose size is measured
+        self.encode_time = model.encode_time
         self.net = model.trunk
         heads = [head if isinstance(head, nn.Sequential) else nn.Sequential(head) for head in model.heads]
         self.left_siam = nn.Sequential(self.net, heads[0])
         self.right_siam = nn.Sequential(self.net, heads[-1])
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        x = positional_encoding(t, self.variant.pe_frequencies, self.variant.pe_scale)
+        x = self.encode_time(t)
         return torch.cat([self.left_siam(x), self.right_siam(x)], dim=1)
 
 
