@@ -229,7 +229,8 @@ def markdown(summary: dict) -> str:
     facts = summary["device"]
     lines = [f"# GPU check: {facts['name']} ({'CPU smoke run' if summary['smoke'] else 'paper sizes'})", "",
              f"torch {facts['torch']}, commit {facts['commit']}, {summary['date']}; total {summary['wall_seconds']} s.",
-             "", f"## Training ({PAPER_STEPS} steps, 10 s clip; measured over {summary['steps_measured']} steps)", "",
+             "", f"## Training ({PAPER_STEPS} steps, {summary['clip_seconds']:g} s clip; measured over "
+             f"{summary['steps_measured']} steps)", "",
              "| variant | clips at once | s per clip | TFLOP/s | of peak | GiB per clip |", "|---|---|---|---|---|---|"]
     for r in summary["training"]:
         share = f"{r['fraction_of_peak']:.1%}" if r["fraction_of_peak"] is not None else "n/a"
@@ -247,7 +248,8 @@ def markdown(summary: dict) -> str:
     lines += ["", "## CDPAM", "", f"{c['seconds_per_pair']} s per {c['pair_seconds']:g} s pair, {c['pairs']} pairs "
               f"batched (first call, with the model load: {c['first_call_seconds']} s).", ""]
     w = summary["workflow"]
-    lines += ["## The workflow: Table 1 on the shipped recordings", "",
+    where = "the test configuration" if summary["smoke"] else "the shipped recordings"
+    lines += [f"## The workflow: Table 1 on {where}", "",
               f"{'Finished' if w['finished'] else 'Not finished: ' + str(w['why'])} in {w['wall_seconds']} s wall; "
               f"{w['clips_trained']} clip trainings took {w['training_seconds']} s; everything else (preparation, "
               f"compression, decoding, scoring, Snakemake) {w['outside_training_seconds']} s.", "",
@@ -268,7 +270,8 @@ def main() -> None:
     start = time.perf_counter()
     facts = device_facts(scale)
     summary = {"smoke": scale.smoke, "date": time.strftime("%Y-%m-%d"), "device": facts,
-               "steps_measured": scale.steps, "training": training_rows(scale, facts.get("peak_tflops")),
+               "clip_seconds": scale.seconds, "steps_measured": scale.steps,
+               "training": training_rows(scale, facts.get("peak_tflops")),
                "switches": switch_rows(scale), "largest_k": largest_batches(scale), "cdpam": cdpam_row(scale),
                "workflow": workflow_row(scale, args.out, args.workflow_timeout)}
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
