@@ -1,7 +1,7 @@
-from pathlib import Path
 
 import pandas as pd
 
+from siamese_siren.codec.train import read_losses
 from siamese_siren.experiments.fast_fit import (
     fast_fit_figure,
     fast_fit_losses,
@@ -15,12 +15,7 @@ from siamese_siren.pipeline import jobs
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 jobs.start(sm.log[0])
 spec, runs = sm.params.spec, [tuple(run) for run in sm.params.runs]
-# models/<dataset>/<variant>/<batch>/<clip>.loss.csv: the loss of every step of one clip's run
-losses = {}
-for folder in map(Path, sm.input.models):
-    dataset, variant = folder.parts[-3], folder.parts[-2]
-    for curve in sorted(folder.glob("*.loss.csv")):
-        losses[(dataset, variant, curve.name.removesuffix(".loss.csv"))] = pd.read_csv(curve)["loss"].to_numpy()
+losses, _ = read_losses(sm.input.models)
 per_clip = fast_fit_losses(losses, runs, spec["baseline"])
 records = fast_fit_records(pd.concat([pd.read_csv(f) for f in sm.input.scores], ignore_index=True), runs)
 quality = quality_at_steps(records, spec["metrics"])

@@ -54,6 +54,21 @@ def codec_points(codec_scores: pd.DataFrame) -> pd.DataFrame:
                                bytes=codec_scores["payload_bytes"])
 
 
+def read_points(score_paths: Sequence[str | Path], compressed_folders: Sequence[str | Path],
+                codec_score_paths: Sequence[str | Path], settings: dict[str, str | None], denoise: dict[str, str],
+                float_bytes: dict[str, int]) -> pd.DataFrame:
+    """Every per-clip point of a run's INR files and codecs, read from the scoring jobs' CSVs and the compression
+    jobs' ``sizes.csv`` (:func:`inr_points`, :func:`codec_points`)."""
+    scores = pd.concat([pd.read_csv(f) for f in score_paths], ignore_index=True)
+    sizes = [pd.read_csv(Path(folder) / "sizes.csv") for folder in compressed_folders]
+    sizes = pd.concat(sizes, ignore_index=True) if sizes else pd.DataFrame(
+        columns=["dataset", "variant", "setting", "clip", "bytes", "seconds"])
+    frames = [inr_points(scores, sizes, settings, denoise, float_bytes)]
+    if codec_score_paths:
+        frames.append(codec_points(pd.concat([pd.read_csv(f) for f in codec_score_paths], ignore_index=True)))
+    return pd.concat(frames, ignore_index=True)
+
+
 def rd_summary(points: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """One row per (dataset, family, method, point): mean kbps and mean, ci95 and n of each metric."""
     rows = []

@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -533,6 +534,22 @@ def load_state(path: str | Path) -> dict:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... on bad bytes
         raise integrity.damaged(path, f"cannot be loaded as weights ({integrity.short(err)})") from err
+
+
+def read_losses(folders: Iterable[str | Path]) -> tuple[dict[tuple[str, str, str], np.ndarray],
+                                                        dict[tuple[str, str, str], float]]:
+    """The loss of every step and the wall seconds per step of every clip trained in ``folders``
+    (``models/<dataset>/<variant>/<batch>``), keyed (dataset, variant, clip)."""
+    losses, seconds = {}, {}
+    for folder in map(Path, folders):
+        dataset, variant = folder.parts[-3], folder.parts[-2]
+        for curve in sorted(folder.glob("*.loss.csv")):
+            clip = curve.name.removesuffix(".loss.csv")
+            with curve.open(newline="") as f:
+                losses[(dataset, variant, clip)] = np.array([float(row["loss"]) for row in csv.DictReader(f)])
+            meta = json.loads((folder / f"{clip}.json").read_text())
+            seconds[(dataset, variant, clip)] = meta["wall_seconds"] / meta["steps"]
+    return losses, seconds
 
 
 ARTIFACT_SUFFIXES = (".pt", ".snapshots.pt", ".loss.csv", ".json")  # .json is written last: it marks completion

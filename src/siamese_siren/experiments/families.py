@@ -35,11 +35,11 @@ import pandas as pd
 import seaborn as sns
 
 from siamese_siren.analysis.figures.drawing import metric_label, new_figure, save
-from siamese_siren.analysis.rate_distortion import kbps_for_quality
+from siamese_siren.analysis.rate_distortion import kbps_for_quality, read_points
 from siamese_siren.analysis.statistics import MIN_N_FOR_INTERVAL, mean_ci
 from siamese_siren.codec import files
 from siamese_siren.codec.models import Variant, parameter_count
-from siamese_siren.codec.train import TrainConfig, TrainingDiverged, train_batch
+from siamese_siren.codec.train import TrainConfig, TrainingDiverged, read_losses, train_batch
 from siamese_siren.metrics.vocabulary import higher_is_better
 from siamese_siren.pipeline.config import config_error
 from siamese_siren.pipeline.datasets import snakemake_path
@@ -600,6 +600,29 @@ def write_families(steps: pd.DataFrame, quality: pd.DataFrame, kbps: pd.DataFram
                  "configured in: the compared variants of its family whose configuration has these values.", "",
                  shown.to_markdown(index=False, disable_numparse=True)]
     files.write_text(md_path, "\n".join(text).lstrip("\n") + "\n")
+
+
+def report(inputs: Mapping[str, Sequence[str]], plan_params: Mapping[str, Any], csv_path: str | Path,
+           md_path: str | Path, figure_path: str | Path) -> pd.DataFrame:
+    """The families job: from its input files (:func:`inputs`) and :func:`params`, ``families.md``/``.csv`` and the
+    figure. Returns the targets' verdicts."""
+    p = plan_params
+    spec, compared = p["spec"], [Run(**run) for run in p["runs"]]
+    points = read_points(inputs["scores"], inputs["compressed"], inputs["codecs"], p["settings"], p["denoise"],
+                         p["float_bytes"])
+    losses, seconds = read_losses(inputs["models"])
+    steps = steps_summary(steps_per_clip(losses, seconds, compared, p["steps"]), compared, p["steps"])
+    quality = quality_at_paper_bytes(points, compared, spec["reference"], p["metrics"])
+    kbps = kbps_at_paper_quality(points, compared, spec["reference"], p["metrics"], spec["draws"], spec["seed"])
+    verdicts = targets(steps, kbps, compared[0].variant, p["steps"])
+    tuning = tuning_summary(pd.read_csv(inputs["tuning"][0]), p["configured"]) if inputs["tuning"] else None
+    caption = (f"INR families against the paper's variant ({compared[0].variant}, {compared[0].params:,} parameters, "
+               f"the paper file: {spec['reference']}): {len(compared) - 1} variants, each family in the Siamese and "
+               "the plain layout at equal parameter count, with the paper's recipe and the family's own; "
+               f"{len({clip for _, _, clip in losses})} clips.")
+    write_families(steps, quality, kbps, verdicts, tuning, csv_path, md_path, caption)
+    families_figure(loss_curves(losses, compared), points, compared, spec["reference"], p["metrics"], figure_path)
+    return verdicts
 
 
 # ---- the figure ----------------------------------------------------------------------------------------------
